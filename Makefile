@@ -1,0 +1,43 @@
+# The few verbs people use. `make help` lists them.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help setup lint typecheck test test-fast run replay-sample clean
+
+help: ## list the verbs
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+setup: $(STAMP) node_modules/.package-lock.json ## create .venv and install pinned Python and npm dependencies
+
+lint: setup ## ruff
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: setup ## mypy (strict on the packages)
+	$(PY) -m mypy
+
+test-fast: setup ## pure tests only (no local stack)
+	$(PY) -m pytest -m "not stack and not e2e" -q
+
+test: lint typecheck ## everything CI runs: lint, types, all tests (starts the local stack itself)
+	$(PY) -m pytest -q
+
+replay-sample: setup ## offline replay of the bundled sample deliveries
+	$(PY) -m transform replay tests/data/sample_deliveries.jsonl --out out/replay-sample
+
+run: replay-sample ## run the pipeline end to end (for now: the offline replay)
+
+clean: ## remove local build and run artefacts
+	rm -rf out runs .devstack .pytest_cache .mypy_cache .ruff_cache

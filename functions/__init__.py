@@ -1,0 +1,1 @@
+"""Azure Functions blueprints: translate triggers into core calls and results into responses."""

@@ -1,0 +1,1 @@
+"""The pure acceptance core of the webhook: recognise, validate and split payloads."""

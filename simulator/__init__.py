@@ -1,0 +1,1 @@
+"""Synthetic conversations with ground truth, chaos delivery, verification and reports."""

@@ -1,0 +1,1 @@
+"""The pure transform core: normalize, dedupe, fold, finalize. No Azure, clock or network."""
