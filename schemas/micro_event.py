@@ -1,0 +1,68 @@
+"""The canonical micro-event: what every accepted format normalizes to.
+
+A frozen, slotted dataclass rather than a pydantic model: millions of these are built per
+minute and they are already validated by the wire models, so they must be cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.wire import PayloadFormat
+
+SortKey = tuple[int, int, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class MicroEvent:
+    """One distinct thing that happened in a conversation, with its identity and order."""
+
+    conversation_id: str
+    source_format: PayloadFormat
+    identity: str
+    """Idempotency key within the conversation (SPEC 3), as a compact string."""
+    order_time_ms: int
+    """Envelope `createdTimestamp`, or Genesys `eventTime`."""
+    sequence: int | None
+    """Envelope `details[].sequence`; None for the Genesys formats."""
+    kind: str | None
+    """Genesys kind (`customer.end`, …); None for envelopes."""
+    timestamp_ms: int
+    action: str
+    """Micro-event name (envelope) or kind (Genesys), as received."""
+    media: str | None = None
+    direction: str | None = None
+    status: str | None = None
+    duration_s: float | None = None
+    caller: str | None = None
+    callee: str | None = None
+    queue_ids: tuple[str, ...] = ()
+    agent_ids: tuple[str, ...] = ()
+    skill_ids: tuple[str, ...] = ()
+    wrap_up_code: str | None = None
+    held_ms: int | None = None
+    wrapup_ms: int | None = None
+    disconnect_type: str | None = None
+    participant_id: str | None = None
+    session_id: str | None = None
+
+    @property
+    def sort_key(self) -> SortKey:
+        """Total, deterministic order: (time, sequence, kind, identity)."""
+        return (self.order_time_ms, self.sequence or 0, self.kind or "", self.identity)
+
+    def to_compact(self) -> list[Any]:
+        """A positional list for state storage (field names cost more than the values)."""
+        return [getattr(self, name) for name in _FIELDS[1:]]
+
+    @classmethod
+    def from_compact(cls, conversation_id: str, values: list[Any]) -> MicroEvent:
+        """Inverse of `to_compact`; tuples come back from JSON as lists."""
+        fields = dict(zip(_FIELDS[1:], values, strict=True))
+        for name in ("queue_ids", "agent_ids", "skill_ids"):
+            fields[name] = tuple(fields[name])
+        return cls(conversation_id=conversation_id, **fields)
+
+
+_FIELDS: tuple[str, ...] = tuple(MicroEvent.__slots__)

@@ -1,0 +1,249 @@
+"""Raw deliveries → canonical micro-events, or rejections that say exactly what was wrong.
+
+Nothing here raises on bad input: every payload either yields micro-events or a `Rejection`
+(which the service turns into a dead letter). One payload with some bad details yields both:
+its good micro-events are applied and the payload is kept whole as one dead letter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from schemas.micro_event import MicroEvent
+from schemas.wire import (
+    TOPIC_PREFIX,
+    Detail,
+    Envelope,
+    EventBridge,
+    GenesysEventBody,
+    Notification,
+    PayloadFormat,
+    detect_format,
+)
+from transform.vocabulary import GENESYS_KINDS_LONGEST_FIRST
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+class RejectReason(StrEnum):
+    """Why input became a dead letter; stable strings, used in metrics and dead letters."""
+
+    EMPTY = "empty"
+    INVALID_JSON = "invalid-json"
+    NOT_AN_OBJECT = "not-an-object"
+    UNRECOGNIZED = "unrecognized-payload"
+    MISSING_CONVERSATION_ID = "missing-conversation-id"
+    INVALID_PAYLOAD = "invalid-payload"
+    INVALID_MICRO_EVENT = "invalid-micro-event"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A payload (or whole delivery) that cannot be applied, with its original bytes."""
+
+    reason: RejectReason
+    error: str
+    raw: bytes
+    payload_index: int | None
+    """Position in a JSON-array delivery; None for the whole delivery."""
+
+
+@dataclass(slots=True)
+class ParsedDelivery:
+    """What one delivery held."""
+
+    events: list[MicroEvent] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    payload_count: int = 0
+
+
+def parse_delivery(raw: bytes) -> ParsedDelivery:
+    """Parse one delivery: a single payload or a JSON array of payloads."""
+    parsed = ParsedDelivery()
+    body = raw[3:] if raw.startswith(UTF8_BOM) else raw
+    if not body.strip():
+        parsed.rejections.append(Rejection(RejectReason.EMPTY, "the body is empty", raw, None))
+        return parsed
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        parsed.rejections.append(Rejection(RejectReason.INVALID_JSON, str(e), raw, None))
+        return parsed
+    if isinstance(document, list):
+        for index, payload in enumerate(document):
+            _normalize_into(parsed, payload, index, None)
+    else:
+        _normalize_into(parsed, document, None, raw)
+    return parsed
+
+
+def _normalize_into(
+    parsed: ParsedDelivery, payload: object, index: int | None, raw: bytes | None
+) -> None:
+    parsed.payload_count += 1
+    events, rejection = normalize_payload(payload, index)
+    parsed.events.extend(events)
+    if rejection is not None:
+        if raw is not None:
+            rejection = Rejection(rejection.reason, rejection.error, raw, index)
+        parsed.rejections.append(rejection)
+
+
+def normalize_payload(
+    payload: object, index: int | None = None
+) -> tuple[list[MicroEvent], Rejection | None]:
+    """Normalize one decoded payload into micro-events (and a rejection, if any part is bad)."""
+    fmt = detect_format(payload)
+    if fmt is None:
+        reason = (
+            RejectReason.UNRECOGNIZED if isinstance(payload, dict) else (RejectReason.NOT_AN_OBJECT)
+        )
+        error = (
+            "the payload matches none of the accepted formats (envelope, eventbridge,"
+            f" notification); top-level keys: {_keys_of(payload)}"
+            if isinstance(payload, dict)
+            else f"expected a JSON object, got {type(payload).__name__}"
+        )
+        return [], Rejection(reason, error, _dump(payload), index)
+    try:
+        if fmt == "envelope":
+            return _from_envelope(Envelope.model_validate(payload), payload, index)
+        if fmt == "eventbridge":
+            notification = EventBridge.model_validate(payload).detail
+            return [_from_genesys(notification, "eventbridge")], None
+        return [_from_genesys(Notification.model_validate(payload), "notification")], None
+    except ValidationError as e:
+        return [], Rejection(_reason_for(e), _describe(e), _dump(payload), index)
+
+
+def _from_envelope(
+    envelope: Envelope, payload: object, index: int | None
+) -> tuple[list[MicroEvent], Rejection | None]:
+    data = envelope.data
+    media = data.type.lower() if data.type else None
+    created = envelope.createdTimestamp
+    events: list[MicroEvent] = []
+    errors: list[str] = []
+    for position, raw_detail in enumerate(data.details):
+        try:
+            detail = Detail.model_validate(raw_detail)
+        except ValidationError as e:
+            errors.append(f"details[{position}]: {_describe(e)}")
+            continue
+        events.append(_envelope_event(data.id, created, media, detail))
+    if not errors:
+        return events, None
+    error = "; ".join(errors)
+    return events, Rejection(RejectReason.INVALID_MICRO_EVENT, error, _dump(payload), index)
+
+
+def _envelope_event(conversation_id: str, created: int, media: str | None, d: Detail) -> MicroEvent:
+    data = d.data
+    name = d.name.lower()
+    return MicroEvent(
+        conversation_id=conversation_id,
+        source_format="envelope",
+        identity=f"e|{created}|{d.sequence}",
+        order_time_ms=created,
+        sequence=d.sequence,
+        kind=None,
+        timestamp_ms=d.timestamp,
+        action=d.name,
+        media=media,
+        direction=data.direction,
+        status=data.status if name == "conversation:state" else None,
+        duration_s=data.duration if name == "conversation:state:updated" else None,
+        caller=data.callerNumber,
+        callee=data.calleeNumber,
+        queue_ids=_present(data.queueId, data.toQueueId),
+        agent_ids=_present(data.agentId, data.fromAgentId, data.toAgentId),
+        skill_ids=data.skillIds,
+        wrap_up_code=data.wrapUpCode or data.wrapupCode,
+    )
+
+
+def _from_genesys(notification: Notification, fmt: PayloadFormat) -> MicroEvent:
+    body: GenesysEventBody = notification.eventBody
+    kind = topic_kind(notification.topicName, body.conversationId)
+    identity = orjson.dumps(
+        ["g", kind, body.participantId, body.sessionId, body.eventTime]
+    ).decode()
+    return MicroEvent(
+        conversation_id=body.conversationId,
+        source_format=fmt,
+        identity=identity,
+        order_time_ms=body.eventTime,
+        sequence=None,
+        kind=kind,
+        timestamp_ms=body.eventTime,
+        action=kind,
+        media=body.mediaType.lower() if body.mediaType else None,
+        direction=body.direction,
+        caller=body.ani or body.callerNumber,
+        callee=body.dnis or body.calleeNumber,
+        queue_ids=_present(body.queueId),
+        agent_ids=_present(body.userId, body.answeredUserId, body.agentId),
+        skill_ids=body.requestedRoutingSkillIds + body.skillIds,
+        wrap_up_code=body.wrapupCode or body.wrapUpCode,
+        held_ms=body.heldDurationMs,
+        wrapup_ms=body.wrapupDurationMs,
+        disconnect_type=body.disconnectType,
+        participant_id=body.participantId,
+        session_id=body.sessionId,
+    )
+
+
+def topic_kind(topic: str, conversation_id: str) -> str:
+    """The kind of a `v2.detail.events.conversation.{id}.{kind}` topic."""
+    exact = f"{TOPIC_PREFIX}{conversation_id}."
+    if topic.startswith(exact) and len(topic) > len(exact):
+        return topic[len(exact) :]
+    lowered = topic.lower()
+    for kind in GENESYS_KINDS_LONGEST_FIRST:
+        if lowered.endswith("." + kind):
+            return topic[len(topic) - len(kind) :]
+    return topic.rsplit(".", 1)[-1]
+
+
+def _present(*values: str | None) -> tuple[str, ...]:
+    return tuple(v for v in values if v)
+
+
+def _keys_of(payload: dict[Any, Any]) -> str:
+    keys = sorted(str(k) for k in payload)[:10]
+    return ", ".join(keys) if keys else "(none)"
+
+
+def _dump(payload: object) -> bytes:
+    try:
+        return orjson.dumps(payload)
+    except TypeError:  # cannot happen for decoded JSON, but a rejection must never raise
+        return repr(payload).encode()
+
+
+def _iter_locations(error: ValidationError) -> Iterator[tuple[str, str]]:
+    for item in error.errors(include_url=False):
+        location = ".".join(str(part) for part in item["loc"])
+        yield location, item["msg"]
+
+
+def _describe(error: ValidationError) -> str:
+    parts = [f"{loc or '(root)'}: {msg}" for loc, msg in _iter_locations(error)]
+    return "; ".join(parts[:5]) + (f"; and {len(parts) - 5} more" if len(parts) > 5 else "")
+
+
+_ID_LOCATIONS = frozenset(
+    {"data.id", "eventBody.conversationId", "detail.eventBody.conversationId"}
+)
+
+
+def _reason_for(error: ValidationError) -> RejectReason:
+    if any(loc in _ID_LOCATIONS for loc, _ in _iter_locations(error)):
+        return RejectReason.MISSING_CONVERSATION_ID
+    return RejectReason.INVALID_PAYLOAD

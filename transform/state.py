@@ -1,0 +1,235 @@
+"""Per-conversation accumulator state, its finalization rules and its storage codec.
+
+The state is the set of distinct micro-events (keyed by identity) plus bookkeeping; the record
+is always derived from it (`transform.derive`). Time comes in as `now_ms`, never from a clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from schemas.micro_event import MicroEvent
+from transform.derive import PROCESSING_FIELDS, RecordMeta, derive
+from transform.progress import Progress
+
+STATE_CODEC_VERSION = 1
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Grace, idle and retention periods (SPEC 5), in milliseconds."""
+
+    grace_ms: int = 60_000
+    idle_ms: int = 4 * HOUR_MS
+    retention_ms: int = 7 * DAY_MS
+
+    def __post_init__(self) -> None:
+        for name in ("grace_ms", "idle_ms", "retention_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePosition:
+    """Where a delivery sits in its Event Hubs partition (or replay file)."""
+
+    partition: str
+    sequence_number: int
+    enqueued_ms: int
+
+
+@dataclass(slots=True)
+class ConversationState:
+    """Everything the pipeline remembers about one conversation."""
+
+    conversation_id: str
+    events: dict[str, MicroEvent] = field(default_factory=dict)
+    progress: Progress = field(default_factory=Progress)
+    duplicate_count: int = 0
+    late_event_count: int = 0
+    first_seen_at_ms: int | None = None
+    last_applied_at_ms: int | None = None
+    ended_since_ms: int | None = None
+    revision: int = 0
+    record_meta: RecordMeta | None = None
+    """The processing facts of the latest revision, so it can be re-rendered exactly."""
+    fingerprint: str | None = None
+    """Hash of the latest revision's observable fields."""
+    written_revision: int = 0
+    """The latest revision known to be in the record store."""
+    watermarks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Per partition: (sequence number, enqueued ms) of the last delivery applied."""
+
+    # ------------------------------------------------------------------ applying
+    def already_applied(self, position: SourcePosition | None) -> bool:
+        """A redelivery of an Event Hubs event this state has already absorbed."""
+        if position is None:
+            return False
+        mark = self.watermarks.get(position.partition)
+        return mark is not None and (
+            position.sequence_number <= mark[0] and position.enqueued_ms <= mark[1]
+        )
+
+    def note_position(self, position: SourcePosition | None) -> None:
+        """Remember the latest delivery applied from a partition."""
+        if position is None:
+            return
+        mark = self.watermarks.get(position.partition)
+        if mark is None or position.sequence_number > mark[0] or position.enqueued_ms > mark[1]:
+            self.watermarks[position.partition] = (
+                position.sequence_number,
+                position.enqueued_ms,
+            )
+
+    def add(self, event: MicroEvent, now_ms: int) -> bool:
+        """Apply one micro-event; False (and counted) when it is a duplicate."""
+        if event.identity in self.events:
+            self.duplicate_count += 1
+            return False
+        self.events[event.identity] = event
+        self.progress.add(event)
+        if self.first_seen_at_ms is None:
+            self.first_seen_at_ms = now_ms
+        self.last_applied_at_ms = now_ms
+        if self.revision >= 1:
+            self.late_event_count += 1
+        return True
+
+    # ------------------------------------------------------------------ finalizing
+    def settle(self, now_ms: int, timing: Timing, *, applied_new: bool) -> dict[str, Any] | None:
+        """Decide at `now_ms` whether a revision is owed; return it (and record it) if so."""
+        if self.progress.ended:
+            if self.ended_since_ms is None:
+                self.ended_since_ms = now_ms
+        else:
+            self.ended_since_ms = None
+        if not self.events:
+            return None
+        if self.revision == 0:
+            return self._next_revision(now_ms) if self._first_write_due(now_ms, timing) else None
+        return self._next_revision(now_ms) if applied_new else None
+
+    def _first_write_due(self, now_ms: int, timing: Timing) -> bool:
+        if self.ended_since_ms is not None:
+            return now_ms - self.ended_since_ms >= timing.grace_ms
+        assert self.last_applied_at_ms is not None
+        return now_ms - self.last_applied_at_ms >= timing.idle_ms
+
+    def _next_revision(self, now_ms: int) -> dict[str, Any] | None:
+        assert self.first_seen_at_ms is not None
+        meta = RecordMeta(
+            revision=self.revision + 1,
+            duplicate_count=self.duplicate_count,
+            late_event_count=self.late_event_count,
+            first_seen_at_ms=self.first_seen_at_ms,
+            finalized_at_ms=now_ms,
+        )
+        record = derive(self.events.values(), meta)
+        fingerprint = observable_fingerprint(record)
+        if fingerprint == self.fingerprint:
+            return None
+        self.revision = meta.revision
+        self.record_meta = meta
+        self.fingerprint = fingerprint
+        return record
+
+    def current_record(self) -> dict[str, Any] | None:
+        """The latest revision, re-rendered from state (for owed or repeated writes)."""
+        if self.record_meta is None or not self.events:
+            return None
+        return derive(self.events.values(), self.record_meta)
+
+    def expired(self, now_ms: int, timing: Timing) -> bool:
+        """Finalized, written, and past retention since the latest revision."""
+        return (
+            self.record_meta is not None
+            and self.written_revision >= self.revision
+            and now_ms - self.record_meta.finalized_at_ms >= timing.retention_ms
+        )
+
+    def next_deadline_ms(self, timing: Timing) -> int:
+        """The earliest processing time at which the timer has something to do here."""
+        if self.record_meta is not None:
+            if self.written_revision < self.revision:
+                return self.record_meta.finalized_at_ms
+            return self.record_meta.finalized_at_ms + timing.retention_ms
+        if self.ended_since_ms is not None:
+            return self.ended_since_ms + timing.grace_ms
+        assert self.last_applied_at_ms is not None
+        return self.last_applied_at_ms + timing.idle_ms
+
+
+def observable_fingerprint(record: dict[str, Any]) -> str:
+    """A hash of the fields whose change is worth a new revision."""
+    observable = {k: v for k, v in record.items() if k not in PROCESSING_FIELDS}
+    digest = hashlib.blake2b(orjson.dumps(observable, option=orjson.OPT_SORT_KEYS), digest_size=16)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------- codec
+class StateCodecError(ValueError):
+    """Stored state that cannot be decoded (corrupt, or written by an unknown version)."""
+
+
+def encode_state(state: ConversationState) -> bytes:
+    """Compact, compressed bytes; the adapters split them to fit storage limits."""
+    meta = state.record_meta
+    document = {
+        "v": STATE_CODEC_VERSION,
+        "id": state.conversation_id,
+        "dup": state.duplicate_count,
+        "late": state.late_event_count,
+        "first": state.first_seen_at_ms,
+        "last": state.last_applied_at_ms,
+        "ended": state.ended_since_ms,
+        "rev": state.revision,
+        "meta": None
+        if meta is None
+        else [
+            meta.revision,
+            meta.duplicate_count,
+            meta.late_event_count,
+            meta.first_seen_at_ms,
+            meta.finalized_at_ms,
+        ],
+        "fp": state.fingerprint,
+        "written": state.written_revision,
+        "wm": state.watermarks,
+        "ev": [event.to_compact() for event in state.events.values()],
+    }
+    return zlib.compress(orjson.dumps(document), 6)
+
+
+def decode_state(blob: bytes) -> ConversationState:
+    """Inverse of `encode_state`."""
+    try:
+        document = orjson.loads(zlib.decompress(blob))
+    except (zlib.error, orjson.JSONDecodeError) as e:
+        raise StateCodecError(f"stored state is corrupt: {e}") from e
+    if document.get("v") != STATE_CODEC_VERSION:
+        raise StateCodecError(f"unknown state version {document.get('v')!r}")
+    conversation_id = document["id"]
+    state = ConversationState(conversation_id=conversation_id)
+    for compact in document["ev"]:
+        event = MicroEvent.from_compact(conversation_id, compact)
+        state.events[event.identity] = event
+        state.progress.add(event)
+    state.duplicate_count = document["dup"]
+    state.late_event_count = document["late"]
+    state.first_seen_at_ms = document["first"]
+    state.last_applied_at_ms = document["last"]
+    state.ended_since_ms = document["ended"]
+    state.revision = document["rev"]
+    meta = document["meta"]
+    state.record_meta = None if meta is None else RecordMeta(*meta)
+    state.fingerprint = document["fp"]
+    state.written_revision = document["written"]
+    state.watermarks = {k: (v[0], v[1]) for k, v in document["wm"].items()}
+    return state
