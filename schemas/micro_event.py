@@ -59,10 +59,16 @@ class MicroEvent:
     @classmethod
     def from_compact(cls, conversation_id: str, values: list[Any]) -> MicroEvent:
         """Inverse of `to_compact`; tuples come back from JSON as lists."""
-        fields = dict(zip(_FIELDS[1:], values, strict=True))
-        for name in ("queue_ids", "agent_ids", "skill_ids"):
-            fields[name] = tuple(fields[name])
-        return cls(conversation_id=conversation_id, **fields)
+        if len(values) != len(_FIELDS) - 1:
+            raise ValueError(f"expected {len(_FIELDS) - 1} stored values, got {len(values)}")
+        values = list(values)
+        for index in _TUPLE_POSITIONS:
+            values[index] = tuple(values[index])
+        return cls(conversation_id, *values)
 
 
 _FIELDS: tuple[str, ...] = tuple(MicroEvent.__slots__)
+# Positions in the compact form (which omits conversation_id) of the tuple-valued fields.
+_TUPLE_POSITIONS = tuple(
+    _FIELDS.index(name) - 1 for name in ("queue_ids", "agent_ids", "skill_ids")
+)

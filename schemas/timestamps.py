@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, datetime
 from typing import Annotated
@@ -53,8 +54,13 @@ def _parse_epoch_ms(value: object) -> int:
 def iso_ms(epoch_ms: int) -> str:
     """Format epoch milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`."""
     seconds, millis = divmod(epoch_ms, 1000)
-    moment = datetime.fromtimestamp(seconds, UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
+    return f"{_iso_seconds(seconds)}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _iso_seconds(seconds: int) -> str:
+    # Records repeat the same seconds many times (lifecycle order and timestamps).
+    return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%dT%H:%M:%S}"
 
 
 def datetime_to_ms(moment: datetime) -> int:
