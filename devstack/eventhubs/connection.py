@@ -1,0 +1,270 @@
+"""One client connection: an asyncio protocol driving a proton engine by hand.
+
+Bytes from the socket go through the `InboundScanner` into the proton transport; proton's
+events are dispatched to link handlers; proton's output goes through the
+`OutboundFramePadder` to the socket. Driving the engine directly (rather than proton's
+reactor) is what lets the emulator touch the frames on both sides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from proton import Collector, Condition, Connection, Endpoint, Event, Transport
+
+from devstack.eventhubs.addresses import parse_address
+from devstack.eventhubs.broker import Broker
+from devstack.eventhubs.frames import InboundScanner, OutboundFramePadder
+from devstack.eventhubs.links import (
+    ConsumerLink,
+    LinkHandler,
+    ProducerLink,
+    ReplyLink,
+    RequestLink,
+    refuse_link,
+)
+
+_LOG = logging.getLogger(__name__)
+
+CONTAINER_ID = "devstack-eventhubs"
+SERVER_MAX_FRAME_SIZE = 1024 * 1024
+_REMOTE_ACTIVE = Endpoint.REMOTE_ACTIVE
+_LOCAL_ACTIVE = Endpoint.LOCAL_ACTIVE
+
+
+class AmqpConnection(asyncio.Protocol):
+    """Serves one AMQP connection; see the module docstring."""
+
+    def __init__(self, broker: Broker, on_closed: Callable[[AmqpConnection], None]) -> None:
+        self.broker = broker
+        self.scanner = InboundScanner()
+        self._on_closed = on_closed
+        self._padder = OutboundFramePadder()
+        self._socket: asyncio.Transport | None = None
+        self._peer = "?"
+        self._connection = Connection()
+        self._connection.container = CONTAINER_ID
+        self._transport = Transport(Transport.SERVER)
+        self._transport.max_frame_size = SERVER_MAX_FRAME_SIZE
+        self._transport.sasl().allowed_mechs("ANONYMOUS")
+        self._transport.bind(self._connection)
+        self._collector = Collector()
+        self._connection.collect(self._collector)
+        self._handlers: dict[Any, LinkHandler] = {}
+        self._reply_links: dict[tuple[Any, str], ReplyLink] = {}
+        self._flush_scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_deadline = 0.0
+        self._closed = False
+        self._dispatch_table: dict[Any, Callable[[Event], None]] = {
+            Event.CONNECTION_REMOTE_OPEN: self._on_connection_remote_open,
+            Event.CONNECTION_REMOTE_CLOSE: self._on_connection_remote_close,
+            Event.SESSION_REMOTE_OPEN: self._on_session_remote_open,
+            Event.SESSION_REMOTE_CLOSE: self._on_session_remote_close,
+            Event.LINK_REMOTE_OPEN: self._on_link_remote_open,
+            Event.LINK_REMOTE_CLOSE: self._on_link_remote_close,
+            Event.LINK_REMOTE_DETACH: self._on_link_remote_close,
+            Event.LINK_FINAL: self._on_link_final,
+            Event.LINK_FLOW: self._on_link_flow,
+            Event.DELIVERY: self._on_delivery,
+        }
+
+    # ------------------------------------------------------------------ asyncio side
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._socket = transport
+        self._peer = str(transport.get_extra_info("peername"))
+        _LOG.debug("connection opened peer=%s", self._peer)
+
+    def data_received(self, data: bytes) -> None:
+        view = memoryview(self.scanner.feed(data))
+        while view:
+            capacity = self._transport.capacity()
+            if capacity <= 0:
+                break  # the transport stopped reading (closing); drop the rest
+            chunk, view = view[:capacity], view[capacity:]
+            self._transport.push(chunk)
+            self._process()
+        self._flush()
+
+    def eof_received(self) -> bool | None:
+        self._transport.close_tail()
+        self._process()
+        self._flush()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        _LOG.debug("connection lost peer=%s error=%s", self._peer, exc)
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        for handler in list(self._handlers.values()):
+            handler.on_remote_close()
+        self._handlers.clear()
+        self._reply_links.clear()
+        self._transport.unbind()
+        self._on_closed(self)
+
+    # ------------------------------------------------------------------ engine plumbing
+
+    def request_flush(self) -> None:
+        """Write proton's output after the current callback (many calls, one write)."""
+        if not self._flush_scheduled and not self._closed:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def close(self) -> None:
+        """Close the AMQP connection (server shutdown)."""
+        if not self._closed:
+            self._connection.close()
+            self._flush()
+
+    def _process(self) -> None:
+        while (event := self._collector.peek()) is not None:
+            action = self._dispatch_table.get(event.type)
+            if action is not None:
+                try:
+                    action(event)
+                except Exception:
+                    _LOG.exception("event handling failed peer=%s event=%s", self._peer, event.type)
+                    self._fail("amqp:internal-error", f"emulator error handling {event.type}")
+            self._collector.pop()
+
+    def _fail(self, condition: str, description: str) -> None:
+        self._connection.condition = Condition(condition, description)
+        self._connection.close()
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._closed or self._socket is None:
+            return
+        self._process()
+        self._schedule_tick()
+        pending = self._transport.pending()
+        if pending > 0:
+            output = self._transport.peek(pending)
+            self._transport.pop(pending)
+            self._socket.write(self._padder.feed(output))
+        if pending < 0 or self._transport.closed:
+            self._socket.close()
+
+    def _schedule_tick(self) -> None:
+        """Let proton send heartbeats and detect idle peers; wake up at its next deadline."""
+        loop = asyncio.get_running_loop()
+        deadline = self._transport.tick(loop.time())
+        if deadline == self._timer_deadline:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_deadline = deadline
+        if deadline > 0:
+            self._timer = loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_deadline = 0.0
+        self._flush()
+
+    # ------------------------------------------------------------------ endpoint events
+
+    def _on_connection_remote_open(self, event: Event) -> None:
+        event.connection.open()
+
+    def _on_connection_remote_close(self, event: Event) -> None:
+        event.connection.close()
+
+    def _on_session_remote_open(self, event: Event) -> None:
+        event.session.open()
+
+    def _on_session_remote_close(self, event: Event) -> None:
+        event.session.close()
+
+    def _on_link_remote_open(self, event: Event) -> None:
+        link = event.link
+        if link.state & _LOCAL_ACTIVE:
+            return
+        handler = self._create_handler(link)
+        if handler is not None:
+            self._handlers[link] = handler
+
+    def _on_link_remote_close(self, event: Event) -> None:
+        link = event.link
+        handler = self._handlers.get(link)
+        if handler is not None:
+            handler.on_remote_close()
+        if isinstance(handler, ReplyLink):
+            self._reply_links.pop((link.session, handler.node), None)
+        if link.state & _LOCAL_ACTIVE:
+            link.close()
+
+    def _on_link_final(self, event: Event) -> None:
+        self._handlers.pop(event.link, None)
+
+    def _on_link_flow(self, event: Event) -> None:
+        handler = self._handlers.get(event.link)
+        if handler is not None:
+            handler.on_flow()
+
+    def _on_delivery(self, event: Event) -> None:
+        handler = self._handlers.get(event.link)
+        if handler is not None:
+            handler.on_delivery(event.delivery)
+
+    # ------------------------------------------------------------------ routing
+
+    def reply_link(self, session: Any, node: str) -> ReplyLink | None:
+        return self._reply_links.get((session, node))
+
+    def _create_handler(self, link: Any) -> LinkHandler | None:
+        client_sends = link.is_receiver
+        raw = (link.remote_target if client_sends else link.remote_source).address
+        address = parse_address(raw)
+        if address is None:
+            refuse_link(link, "amqp:not-found", f"The messaging entity '{raw}' could not be found.")
+            return None
+        if address.kind in ("cbs", "management"):
+            if client_sends:
+                return RequestLink(self, link, address.kind)
+            reply = ReplyLink(self, link, address.kind)
+            self._reply_links[(link.session, address.kind)] = reply
+            return reply
+        hub = self.broker.hub(address.hub or "")
+        if hub is None:
+            refuse_link(link, "amqp:not-found", f"The messaging entity '{raw}' could not be found.")
+            return None
+        if address.partition is not None and address.partition not in hub.partition_ids:
+            refuse_link(
+                link,
+                "amqp:not-found",
+                f"Partition '{address.partition}' does not exist in '{hub.name}';"
+                f" valid ids are {', '.join(hub.partition_ids)}.",
+            )
+            return None
+        if client_sends:
+            if address.kind == "consumer":
+                refuse_link(link, "amqp:not-allowed", f"cannot send to a consumer group: '{raw}'")
+                return None
+            partition = None if address.partition is None else int(address.partition)
+            return ProducerLink(self, link, hub, partition)
+        if address.kind != "consumer":
+            refuse_link(
+                link,
+                "amqp:not-found",
+                f"receive from '<hub>/ConsumerGroups/<group>/Partitions/<id>', not '{raw}'",
+            )
+            return None
+        group = hub.consumer_group(address.consumer_group or "")
+        if group is None:
+            refuse_link(
+                link,
+                "amqp:not-found",
+                f"The messaging entity '{hub.name}/ConsumerGroups/{address.consumer_group}'"
+                " could not be found.",
+            )
+            return None
+        return ConsumerLink(self, link, hub, address)
