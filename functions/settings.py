@@ -126,6 +126,10 @@ class IngestSettings:
     send_timeout_seconds: float
     breaker_failure_threshold: int
     breaker_open_seconds: float
+    max_payloads: int
+    max_micro_events: int
+    max_event_bytes: int
+    retry_after_seconds: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestSettings:
@@ -142,6 +146,12 @@ class IngestSettings:
             send_timeout_seconds=_number(env, "INGEST_SEND_TIMEOUT_SECONDS", 10.0, 0.1),
             breaker_failure_threshold=int(_number(env, "BREAKER_FAILURE_THRESHOLD", 5, 1)),
             breaker_open_seconds=_number(env, "BREAKER_OPEN_SECONDS", 30.0, 0.1),
+            max_payloads=int(_number(env, "INGEST_MAX_PAYLOADS", 1000, 1)),
+            max_micro_events=int(_number(env, "INGEST_MAX_MICRO_EVENTS", 10_000, 1)),
+            max_event_bytes=int(
+                _number(env, "INGEST_MAX_EVENT_BYTES", 1024 * 1024 - 16 * 1024, 1024)
+            ),
+            retry_after_seconds=_number(env, "INGEST_RETRY_AFTER_SECONDS", 1.0, 0),
         )
 
 

@@ -1,0 +1,8 @@
+"""The Functions app: registers the blueprints and nothing else."""
+
+import azure.functions as func
+
+from functions.ingest import bp as ingest_bp
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(ingest_bp)
