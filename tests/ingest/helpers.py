@@ -1,0 +1,56 @@
+"""Shared builders for the ingest tests: requests, headers, payloads of the three formats."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from ingest.accept import Request, lower_headers, sign
+from tests.unit.builders import Step, envelope, eventbridge, notification
+
+RECEIVED_MS = 1_795_510_800_000  # 2026-11-24T09:00:00.000Z
+SECRET = b"s3cret-for-tests"
+JSON = {"Content-Type": "application/json"}
+
+__all__ = ["Step", "envelope", "eventbridge", "notification"]
+
+
+def voice(
+    conversation_id: str, created: float = 0, *, disconnected: bool = False
+) -> dict[str, Any]:
+    """A small envelope: ringing, connected (and disconnected)."""
+    steps = [
+        Step("conversation:state", created, {"status": "ringing"}),
+        Step("conversation:state", created + 1, {"status": "connected"}),
+    ]
+    if disconnected:
+        steps.append(Step("conversation:state", created + 60, {"status": "disconnected"}))
+    return envelope(conversation_id, created, steps)
+
+
+def body_of(document: object) -> bytes:
+    """JSON bytes of a payload or an array of payloads."""
+    return orjson.dumps(document)
+
+
+def request(
+    body: bytes | object,
+    headers: Mapping[str, str] | None = None,
+    *,
+    secret: bytes | None = None,
+    message_id: str = "m-1",
+    received_ms: int = RECEIVED_MS,
+) -> Request:
+    """A core request; JSON content type unless headers say otherwise; signed if `secret`."""
+    raw = body if isinstance(body, bytes) else body_of(body)
+    merged = {**JSON, **(headers or {})}
+    if secret is not None:
+        merged["X-Signature-256"] = sign(raw, secret)
+    return Request(
+        body=raw,
+        headers=lower_headers(merged),
+        received_at_ms=received_ms,
+        message_id=message_id,
+    )
