@@ -75,7 +75,9 @@ class Broker:
             for index in range(hub.partition_count):
                 directory = data_dir / config.namespace.lower() / hub.name.lower() / str(index)
                 self._logs[(hub.name, index)] = PartitionLog(directory, settings)
-        self._round_robin = {hub.name: itertools.cycle(range(hub.partition_count)) for hub in config.hubs}
+        self._round_robin = {
+            hub.name: itertools.cycle(range(hub.partition_count)) for hub in config.hubs
+        }
         self._receivers: dict[tuple[str, str, int], _PartitionReceivers] = {}
         self._subscribers: dict[tuple[str, int], set[Receiver]] = {}
 

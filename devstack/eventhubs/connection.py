@@ -87,7 +87,7 @@ class AmqpConnection(asyncio.Protocol):
             if capacity <= 0:
                 break  # the transport stopped reading (closing); drop the rest
             chunk, view = view[:capacity], view[capacity:]
-            self._transport.push(chunk)
+            self._transport.push(bytes(chunk))
             self._process()
         self._flush()
 
@@ -144,11 +144,13 @@ class AmqpConnection(asyncio.Protocol):
             return
         self._process()
         self._schedule_tick()
-        pending = self._transport.pending()
-        if pending > 0:
-            output = self._transport.peek(pending)
+        # proton hands out its output one buffer at a time: drain until it has nothing left.
+        chunks = []
+        while (pending := self._transport.pending()) > 0:
+            chunks.append(self._transport.peek(pending) or b"")
             self._transport.pop(pending)
-            self._socket.write(self._padder.feed(output))
+        if chunks:
+            self._socket.write(self._padder.feed(b"".join(chunks)))
         if pending < 0 or self._transport.closed:
             self._socket.close()
 
@@ -172,20 +174,24 @@ class AmqpConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------------ endpoint events
 
+    # proton's event accessors are Optional-typed; each event type guarantees its context.
+
     def _on_connection_remote_open(self, event: Event) -> None:
-        event.connection.open()
+        self._connection.open()
 
     def _on_connection_remote_close(self, event: Event) -> None:
-        event.connection.close()
+        self._connection.close()
 
     def _on_session_remote_open(self, event: Event) -> None:
-        event.session.open()
+        session: Any = event.session
+        session.open()
 
     def _on_session_remote_close(self, event: Event) -> None:
-        event.session.close()
+        session: Any = event.session
+        session.close()
 
     def _on_link_remote_open(self, event: Event) -> None:
-        link = event.link
+        link: Any = event.link
         if link.state & _LOCAL_ACTIVE:
             return
         handler = self._create_handler(link)
@@ -193,7 +199,7 @@ class AmqpConnection(asyncio.Protocol):
             self._handlers[link] = handler
 
     def _on_link_remote_close(self, event: Event) -> None:
-        link = event.link
+        link: Any = event.link
         handler = self._handlers.get(link)
         if handler is not None:
             handler.on_remote_close()
@@ -212,8 +218,9 @@ class AmqpConnection(asyncio.Protocol):
 
     def _on_delivery(self, event: Event) -> None:
         handler = self._handlers.get(event.link)
+        delivery: Any = event.delivery
         if handler is not None:
-            handler.on_delivery(event.delivery)
+            handler.on_delivery(delivery)
 
     # ------------------------------------------------------------------ routing
 

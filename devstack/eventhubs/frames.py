@@ -60,7 +60,7 @@ def _descriptor_code(buf: Buffer, pos: int) -> tuple[int | None, int]:
 
 
 def pad_list(buf: Buffer, pos: int, expected: int) -> bytes | None:
-    """The list at `pos` padded to `expected` fields (nested composites too), or None if complete."""
+    """The list at `pos` padded to `expected` fields (nested ones too); None if already full."""
     count, item_pos, _ = codec.compound_items(buf, pos)
     items: list[bytes] = []
     changed = count < expected

@@ -76,7 +76,9 @@ def fetch_health(host: str, port: int, timeout: float = 2.0) -> dict[str, Any]:
     return report
 
 
-def wait_healthy(host: str = "127.0.0.1", port: int = 5300, timeout: float = 30.0) -> dict[str, Any]:
+def wait_healthy(
+    host: str = "127.0.0.1", port: int = 5300, timeout: float = 30.0
+) -> dict[str, Any]:
     """Poll the health endpoint until it answers healthy; return its report.
 
     Raises TimeoutError (naming the last failure) when `timeout` seconds pass first.

@@ -19,7 +19,7 @@ from collections import deque
 from typing import Any, Protocol
 
 import cproton  # type: ignore[import-untyped]
-from proton import Condition, Data, Delivery, Message, timestamp
+from proton import Condition, Delivery, Message, timestamp
 
 from devstack.eventhubs import messages, positions
 from devstack.eventhubs.addresses import Address
@@ -157,7 +157,7 @@ class RequestLink(LinkHandler):
             _LOG.warning("undecodable request node=%s error=%s", self.node, e)
             self._settle(delivery, Delivery.REJECTED)
             return
-        properties = dict(request.properties or {})
+        properties: dict[str, Any] = dict(request.properties or {})
         if self.node == "cbs":
             reply = answer_cbs(properties)
         else:
@@ -263,7 +263,7 @@ class ProducerLink(LinkHandler):
 
 def _selector(terminus: Any) -> str | None:
     """The selector-filter expression of a source, if any."""
-    filters: Data = terminus.filter
+    filters: Any = terminus.filter
     if filters is None:
         return None
     filters.rewind()
@@ -282,9 +282,7 @@ def _selector(terminus: Any) -> str | None:
 class ConsumerLink(LinkHandler):
     """Streams one partition to a client, as far as its credit goes."""
 
-    def __init__(
-        self, context: LinkContext, link: Any, hub: HubConfig, address: Address
-    ) -> None:
+    def __init__(self, context: LinkContext, link: Any, hub: HubConfig, address: Address) -> None:
         super().__init__(context, link)
         self.hub = hub
         self.consumer_group = address.consumer_group or ""
@@ -293,15 +291,13 @@ class ConsumerLink(LinkHandler):
         self.attached = False
         self._next_sequence = 0
         self._tags = 0
-        self._metrics = RUNTIME_METRIC_CAPABILITY in context.scanner.desired_capabilities(
-            link.name
-        )
+        self._metrics = RUNTIME_METRIC_CAPABILITY in context.scanner.desired_capabilities(link.name)
         # Settled on send: Event Hubs does not redeliver, so client dispositions add nothing.
         link.snd_settle_mode = link.SND_SETTLED
         self._attach()
 
     def _attach(self) -> None:
-        properties = self.link.remote_properties or {}
+        properties: dict[Any, Any] = self.link.remote_properties or {}
         epoch = next((v for k, v in properties.items() if str(k) == EPOCH_PROPERTY), None)
         self.owner_level = None if epoch is None else int(epoch)
         log = self.context.broker.log(self.hub, self.partition)
@@ -353,9 +349,7 @@ class ConsumerLink(LinkHandler):
     def _detach(self) -> None:
         if self.attached:
             self.attached = False
-            self.context.broker.detach_receiver(
-                self.hub, self.consumer_group, self.partition, self
-            )
+            self.context.broker.detach_receiver(self.hub, self.consumer_group, self.partition, self)
 
     def _pump(self) -> None:
         if not self.attached:
@@ -389,4 +383,3 @@ class ConsumerLink(LinkHandler):
         return messages.runtime_metrics(
             info.last_sequence_number, info.last_offset, info.last_enqueued_ms, broker.now_ms()
         )
-

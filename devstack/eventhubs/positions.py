@@ -45,8 +45,9 @@ def parse_selector(expression: str) -> StartPosition:
     match = _SELECTOR.match(expression)
     if match is None:
         msg = (
-            f"unsupported selector filter {expression!r}: expected"
-            " amqp.annotation.x-opt-offset|x-opt-sequence-number|x-opt-enqueued-time > or >= '<value>'"
+            f"unsupported selector filter {expression!r}: expected amqp.annotation.<field>"
+            " > or >= '<value>' with field x-opt-offset, x-opt-sequence-number or"
+            " x-opt-enqueued-time"
         )
         raise ValueError(msg)
     kind = _FIELD_KIND[match["field"].lower()]

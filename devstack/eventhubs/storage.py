@@ -215,7 +215,7 @@ class PartitionLog:
             return None
         if zlib.crc32(data[pos + _CRC_START : end]) != crc:
             return None
-        return end
+        return int(end)
 
     def _track(self, segment: _Segment, length: int, enqueued_ms: int) -> None:
         """Account for the record of `length` bytes just stored at the end of `segment`."""
