@@ -2,9 +2,11 @@
 
 An encoded AMQP message is a run of sections (header, delivery-annotations,
 message-annotations, properties, application-properties, body, footer). The emulator never
-decodes bodies or properties: it keeps them byte for byte, replaces the message-annotations
-section with one carrying the broker annotations, and drops delivery-annotations (they are
-per hop). Delivery-time extras (runtime metrics) are spliced in right after the header.
+decodes bodies or properties: it keeps them byte for byte and replaces the
+message-annotations section with one carrying the broker annotations. Delivery annotations in
+their spec position are dropped (the service ignores them there); the SDK writes them after
+the body, where the service passes them on, and so does the emulator. Delivery-time extras
+(runtime metrics) are spliced in right after the header.
 """
 
 from __future__ import annotations
