@@ -1,0 +1,98 @@
+"""Delivering a data set to a pipeline: the seam for the `send`, `run` and `replay` commands.
+
+`generate` writes `deliveries.jsonl`, one delivery per line in delivery order. A `Target` takes
+one delivery and reports what happened; the commands that come with the local stack plug in an
+HTTP target (ingest, with `RetryPolicy`) and an Event Hubs target. `MemoryTarget` keeps what it
+was given, for tests and dry runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from simulator.errors import InputError, UsageError
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One line of `deliveries.jsonl`: a payload, an array of payloads, or broken text."""
+
+    line: int
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a target did with one delivery."""
+
+    line: int
+    accepted: bool
+    status: int | None = None  # HTTP status, when there is one
+    attempts: int = 1
+    latency_ms: float = 0.0
+    error: str | None = None
+
+
+class Target(Protocol):
+    """Somewhere deliveries go: ingest over HTTP, the event hub, or memory."""
+
+    async def deliver(self, delivery: Delivery) -> Outcome: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(slots=True)
+class MemoryTarget:
+    """Accepts everything and keeps it (tests, dry runs)."""
+
+    received: list[Delivery] = field(default_factory=list)
+
+    async def deliver(self, delivery: Delivery) -> Outcome:
+        self.received.append(delivery)
+        return Outcome(delivery.line, accepted=True)
+
+    async def aclose(self) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Genesys-style webhook retries: on 5xx and timeouts, [5] retries, [1 s] ×[2] backoff."""
+
+    retries: int = 5
+    initial_delay_s: float = 1.0
+    backoff: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.retries < 0 or self.initial_delay_s < 0 or self.backoff < 1:
+            msg = (
+                f"retry policy needs retries ≥ 0, delay ≥ 0 and backoff ≥ 1; got {self.retries}, "
+                f"{self.initial_delay_s}, {self.backoff}"
+            )
+            raise UsageError(msg)
+
+    def delays(self) -> Iterator[float]:
+        """Seconds to wait before each retry."""
+        delay = self.initial_delay_s
+        for _ in range(self.retries):
+            yield delay
+            delay *= self.backoff
+
+    @staticmethod
+    def retryable(status: int | None) -> bool:
+        """5xx and no answer at all (timeouts, refused connections) are retried; 4xx are not."""
+        return status is None or status >= 500
+
+
+def read_deliveries(path: Path) -> Iterator[Delivery]:
+    """The deliveries of a data set, in order, line numbers from 1."""
+    try:
+        with path.open("rb") as lines:
+            for number, line in enumerate(lines, start=1):
+                yield Delivery(number, line.rstrip(b"\r\n"))
+    except FileNotFoundError as e:
+        msg = f"{path} does not exist; run `simulator generate` first"
+        raise InputError(msg) from e
