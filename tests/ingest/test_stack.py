@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import azure.functions as func
+import httpx
 import orjson
 import pytest
 from azure.storage.blob import LinearRetry
@@ -433,3 +434,51 @@ async def test_unreachable_storage_is_storage_unavailable_within_seconds() -> No
     with pytest.raises(StorageUnavailable):
         sync_sink.write(letter())
     sync_sink.close()
+
+
+# ------------------------------------------------------------------ through the local host
+
+
+@pytest.mark.e2e
+@pytest.mark.asyncio
+async def test_through_real_http_on_the_local_host(
+    local_stack: Stack, start_hosts: Callable[..., Stack]
+) -> None:
+    from tests.conftest import ROOT
+
+    host = start_hosts(app_dir=ROOT, env={"EVENTHUB_NAME": "test-events", "WEBHOOK_SECRET": ""})
+    url = host.http_base_url() + "/api/v1/genesys/events"
+    body = body_of([voice(unique("http")), notification(unique("http"), "acw", 2)])
+    json_type = {"Content-Type": "application/json"}
+    async with httpx.AsyncClient(timeout=10) as client:
+        accepted = await client.post(url, content=body, headers=json_type)
+        assert accepted.status_code == 200, accepted.text
+        assert accepted.headers["content-type"].startswith("application/json")
+        rejected = await client.post(url, content=b"{oops", headers=json_type)
+        assert rejected.status_code == 400
+        wrong_type = await client.post(url, content=body, headers={"Content-Type": "text/plain"})
+        assert wrong_type.status_code == 415
+        health = await client.get(host.http_base_url() + "/api/health")
+        assert health.json()["breaker"]["state"] == "closed"
+
+        gate = asyncio.Semaphore(64)
+
+        async def timed() -> float:
+            async with gate:
+                started = time.perf_counter()
+                answer = await client.post(url, content=body, headers=json_type)
+                assert answer.status_code == 200
+                return (time.perf_counter() - started) * 1000
+
+        started = time.perf_counter()
+        latencies = await asyncio.gather(*(timed() for _ in range(640)))
+        wall = time.perf_counter() - started
+    quantiles = statistics.quantiles(latencies, n=100)
+    print(
+        f"\ningest through the local host over HTTP, 64 concurrent senders: "
+        f"p50={quantiles[49]:.1f} ms p99={quantiles[98]:.1f} ms, {640 / wall:.0f} requests/s"
+    )
+    found = await read_events(
+        local_stack.eventhub_connection_string, {accepted.json()["message_id"]}, 2
+    )
+    assert len(found) == 2
