@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -114,7 +114,6 @@ class Plan:
     """Accepted payloads with some bad details (the transform dead-letters those)."""
     micro_events: int
     conversations: int
-    rejections: tuple[Rejection, ...] = field(default=(), repr=False)
 
     @property
     def rejected_payloads(self) -> int:
@@ -265,7 +264,6 @@ def plan(request: Request, limits: AcceptanceLimits) -> Plan:
         partial_payloads=partial,
         micro_events=micro_events,
         conversations=len(groups),
-        rejections=tuple(letters.rejections),
     )
 
 
@@ -344,7 +342,6 @@ class _Letters:
         self._request = request
         self._digest = digest
         self.letters: list[DeadLetter] = []
-        self.rejections: list[Rejection] = []
         headers = {
             name: request.headers[name][:MAX_HEADER_VALUE_CHARS]
             for name in _DEAD_LETTER_HEADERS
@@ -358,7 +355,6 @@ class _Letters:
 
     def add(self, rejection: Rejection) -> None:
         letter_id = dead_letter_id("ingest", {"body_sha256": self._digest}, rejection.payload_index)
-        self.rejections.append(rejection)
         self.letters.append(
             make_dead_letter(
                 rejection,
@@ -379,5 +375,4 @@ class _Letters:
             partial_payloads=0,
             micro_events=0,
             conversations=0,
-            rejections=tuple(self.rejections),
         )

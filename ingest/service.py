@@ -107,8 +107,8 @@ class IngestService:
             await self._store(request, the_plan.dead_letters)
         if the_plan.nothing_accepted:
             return self._rejected(request, the_plan)
-        await self._send(request, the_plan)
-        return self._accepted(request, the_plan)
+        send_ms = await self._send(request, the_plan)
+        return self._accepted(request, the_plan, send_ms)
 
     async def _store(self, request: Request, letters: Sequence[DeadLetter]) -> None:
         try:
@@ -140,7 +140,8 @@ class IngestService:
             wait,
         )
 
-    async def _send(self, request: Request, the_plan: Plan) -> None:
+    async def _send(self, request: Request, the_plan: Plan) -> float:
+        """Send through the breaker; returns the send latency in milliseconds."""
         if not self._breaker.allow():
             raise self._circuit_open()
         timeout = self._config.send_timeout_seconds
@@ -168,12 +169,7 @@ class IngestService:
         elapsed_ms = (self._monotonic() - started) * 1000
         self._metrics.observe(m.SEND_LATENCY_MS, elapsed_ms)
         self._metrics.inc(m.EVENTS_SENT, len(the_plan.events))
-        log.debug(
-            "sent message_id=%s events=%s latency_ms=%.1f",
-            request.message_id,
-            len(the_plan.events),
-            elapsed_ms,
-        )
+        return elapsed_ms
 
     def _send_failed(
         self, request: Request, kind: str, detail: str, error: BaseException
@@ -195,7 +191,7 @@ class IngestService:
         )
         return PublishFailed(f"{detail}: nothing was acknowledged, retry later", wait)
 
-    def _accepted(self, request: Request, the_plan: Plan) -> Answer:
+    def _accepted(self, request: Request, the_plan: Plan, send_ms: float) -> Answer:
         self._metrics.inc(m.REQUESTS, outcome="accepted", status="200")
         self._metrics.inc(m.PAYLOADS_ACCEPTED, the_plan.accepted_payloads)
         if the_plan.partial_payloads:
@@ -203,14 +199,15 @@ class IngestService:
         self._count_rejections(the_plan)
         log.info(
             "accepted message_id=%s payloads=%s conversations=%s events=%s rejected=%s "
-            "partial=%s idempotency_key=%s",
+            "partial=%s send_ms=%.1f idempotency_key=%s",
             request.message_id,
             the_plan.accepted_payloads,
             the_plan.conversations,
             len(the_plan.events),
             the_plan.rejected_payloads,
             the_plan.partial_payloads,
-            the_plan.events[0].properties.get("idempotency_key") if the_plan.events else None,
+            send_ms,
+            the_plan.events[0].properties.get("idempotency_key"),
         )
         return Answer(
             200,

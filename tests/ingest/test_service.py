@@ -365,3 +365,24 @@ def test_never_500_and_every_answer_is_json(
         assert answer.body["deadletter_id"] in rig.sink.letters
     if answer.status in {401, 413, 415}:
         assert not rig.sink.blobs and not rig.publisher.sent
+
+
+@pytest.mark.asyncio
+async def test_logs_carry_context_but_never_bodies_or_secrets(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rig = Rig(secret=SECRET)
+    marker = "PRIVATE-CALLER-NUMBER-5550123"
+    payload = voice("logged")
+    payload["data"]["details"][0]["data"]["callerNumber"] = marker
+    with caplog.at_level("DEBUG"):
+        assert (await rig.send(payload, **{"X-Idempotency-Key": "idem-7"})).status == 200
+        assert (await rig.send({"unknown": marker})).status == 400
+        rig.publisher.fail_with = ConnectionError("down")
+        assert (await rig.send(payload)).status == 503
+    text = caplog.text
+    assert "message_id=m-1" in text
+    assert "idempotency_key=idem-7" in text
+    assert "reason=unrecognized-payload" in text
+    assert marker not in text
+    assert SECRET.decode() not in text

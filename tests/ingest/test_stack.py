@@ -482,3 +482,33 @@ async def test_through_real_http_on_the_local_host(
         local_stack.eventhub_connection_string, {accepted.json()["message_id"]}, 2
     )
     assert len(found) == 2
+
+
+def test_the_producer_is_closed_at_exit_on_its_idle_loop(
+    private_emulator: PrivateEmulator,
+) -> None:
+    from adapters.eventhub_producer import EventHubPublisher
+    from functions.settings import eventhub_connection
+    from ingest.accept import OutboundEvent
+
+    connection = eventhub_connection({"E": private_emulator.connection_string}, "E")
+    publisher = EventHubPublisher(connection, "test-events")
+    health_url = f"http://127.0.0.1:{private_emulator.health_port}/health"
+
+    def connections() -> int:
+        count: int = httpx.get(health_url).json()["connections"]
+        return count
+
+    loop = asyncio.new_event_loop()
+    try:
+        event = OutboundEvent("exit", b"{}", {}, 1)
+        loop.run_until_complete(publisher.publish([event], 5))
+        assert connections() == 1
+        publisher.close_at_exit()  # what the atexit hook runs once the worker's loop stopped
+        deadline = time.monotonic() + 5
+        while connections() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert connections() == 0
+        publisher.close_at_exit()  # a second call (nothing open) is harmless
+    finally:
+        loop.close()
