@@ -242,7 +242,24 @@ def skill_scalar(rng: Random, payload: Json, fmt: str) -> bool:
     return changed
 
 
+def field_spelling(rng: Random, payload: Json, fmt: str) -> bool:
+    """`wrapUpCode` spelled `wrapupCode` (or back): the rules accept both on any micro-event."""
+    changed = False
+    if fmt == ENVELOPE:
+        for d in _details(payload):
+            if "wrapUpCode" in d["data"]:
+                d["data"]["wrapupCode"] = d["data"].pop("wrapUpCode")
+                changed = True
+        return changed
+    body = _body(payload)
+    if "wrapupCode" in body:
+        body["wrapUpCode"] = body.pop("wrapupCode")
+        changed = True
+    return changed
+
+
 RENDER: dict[str, Callable[[Random, Json, str], bool]] = {
+    "field-spelling": field_spelling,
     "unknown-field": unknown_field,
     "numbers-as-strings": numbers_as_strings,
     "sequence-as-string": sequence_as_string,

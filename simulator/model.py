@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from random import Random
 from typing import Any, Final, Literal
 
@@ -158,4 +158,3 @@ class Org:
     subjects: tuple[str, ...]
     mail_domain: str
     acw_timeout_ms: int = 120_000
-    extra: Mapping[str, Any] = field(default_factory=dict)

@@ -6,6 +6,7 @@ Faker supplies the human-looking values. One Faker per locale, each seeded with
 
 from __future__ import annotations
 
+from functools import lru_cache
 from random import Random
 
 from faker import Faker
@@ -65,8 +66,9 @@ def _fakers(seed: int) -> list[tuple[Faker, str, str]]:
     return fakers
 
 
-def build_org(seed: int, *, agents: int = 60, pool: int = 1500) -> Org:
-    """A reproducible organisation for `seed`."""
+@lru_cache(maxsize=8)
+def build_org(seed: int, *, agents: int = 60, pool: int = 400) -> Org:
+    """A reproducible organisation for `seed` (cached: it is a frozen value of the seed)."""
     rng = Random(f"{seed}:org")
     fakers = _fakers(seed)
     skills = {new_uuid(rng): name for name in SKILL_NAMES}

@@ -14,6 +14,7 @@ from simulator.timeutil import DEFAULT_START, parse_iso
 # Drift that the record must not show (rendering) and drift that it must (model).
 RENDER_DRIFT: Final = (
     "unknown-field",
+    "field-spelling",
     "numbers-as-strings",
     "sequence-as-string",
     "missing-optional",

@@ -67,8 +67,9 @@ def _size(n: int) -> str:
     return f"{n} B"  # pragma: no cover
 
 
-def generate_summary(manifest: Mapping[str, Any], paths: Mapping[str, Path],
-                     seconds: float) -> Table:  # fmt: skip
+def generate_summary(
+    manifest: Mapping[str, Any], paths: Mapping[str, Path], seconds: float
+) -> Table:
     """What `generate` produced and injected."""
     c = manifest["counts"]
     table = Table(
@@ -82,18 +83,34 @@ def generate_summary(manifest: Mapping[str, Any], paths: Mapping[str, Path],
     rows = [
         ("conversations", c["conversations"], f"{c['ended']} ended, {c['never_ended']} never end"),
         ("micro-events", c["micro_events"], f"{c['dropped_micro_events']} lost in bad details"),
-        ("payloads", c["payloads"], f"{c['envelopes']} envelopes, "
-         f"{c['multi_envelope_conversations']} multi-envelope conversations"),
+        (
+            "payloads",
+            c["payloads"],
+            f"{c['envelopes']} envelopes, "
+            f"{c['multi_envelope_conversations']} multi-envelope conversations",
+        ),
         ("delivery lines", c["deliveries"], f"{c['array_deliveries']} JSON arrays"),
-        ("duplicates", dup["payloads"], f"{dup['micro_events']} micro-events; {dup['resend']} "
-         f"re-sent, {dup['reenvelope']} re-enveloped, {dup['after_finalization']} after the end"),
+        (
+            "duplicates",
+            dup["payloads"],
+            f"{dup['micro_events']} micro-events; {dup['resend']} "
+            f"re-sent, {dup['reenvelope']} re-enveloped, {dup['after_finalization']} after the end",
+        ),
         ("reordered", c["reordered"], f"{c['shuffled_envelopes']} envelopes with shuffled details"),
-        ("late", late["payloads"], f"{late['micro_events']} micro-events; {late['delayed']} held "
-         f"back, {late['natural']} naturally late (slow wrap-up)"),
-        ("drifted", drift["payloads"], f"{drift['conversations']} conversations; "
-         + ", ".join(f"{k} {v}" for k, v in drift["by_kind"].items())),
+        (
+            "late",
+            late["payloads"],
+            f"{late['micro_events']} micro-events; {late['delayed']} held "
+            f"back, {late['natural']} naturally late (slow wrap-up)",
+        ),
+        (
+            "drifted",
+            drift["payloads"],
+            f"{drift['conversations']} conversations; "
+            + ", ".join(f"{k} {v}" for k, v in drift["by_kind"].items()),
+        ),
         ("malformed", bad["total"], ", ".join(f"{k} {v}" for k, v in bad["by_kind"].items())),
-    ]  # fmt: skip
+    ]
     for what, count, detail in rows:
         table.add_row(what, str(count), detail)
     for name, path in paths.items():

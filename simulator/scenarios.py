@@ -250,13 +250,15 @@ class EnvelopeScript(_Script):
         self.state("connected")
         return target, target_queue
 
-    def end(self, agent: Agent) -> None:
-        """Disconnect, report the duration, and wrap up."""
+    def end(self, agent: Agent, on_hold: int | None = None) -> None:
+        """Disconnect (ending a hold still open), report the duration, and wrap up."""
         t0 = self.tl.steps[0].time_ms
         if self.rng.random() < 0.3:
             self.tl.emit("conversation:state:updated", duration=self.duration(self.tl.t - t0))
         self.tl.wait(10 * SECOND, 5 * MINUTE)
-        self.state("disconnected")
+        ended = self.state("disconnected")
+        if on_hold is not None:
+            self.hold_ms += ended - on_hold
         if self.rng.random() < 0.8:
             self.tl.wait(0, 400)
             self.tl.emit("conversation:state:updated", duration=self.duration(self.tl.t - t0))
@@ -295,18 +297,22 @@ class EnvelopeScript(_Script):
                 direction="outbound" if intent.outbound else "inbound",
                 holdDuration=0,
             )
-        for _ in range(intent.holds):
+        on_hold: int | None = None
+        for n in range(intent.holds):
             tl.wait(20 * SECOND, 4 * MINUTE)
             start = self.state("onhold")
             if rng.random() < 0.15:  # the platform re-announces the hold: still one hold
                 tl.wait(2 * SECOND, 20 * SECOND)
                 self.state("onhold")
+            if n == intent.holds - 1 and not intent.transfer and rng.random() < 0.1:
+                on_hold = start  # the customer gives up and hangs up while on hold
+                break
             tl.wait(10 * SECOND, 3 * MINUTE)
             self.hold_ms += self.state("connected") - start
         if intent.transfer:
             tl.wait(20 * SECOND, 3 * MINUTE)
             agent, queue = self.transfer(agent, queue)
-        self.end(agent)
+        self.end(agent, on_hold=on_hold)
 
     def chat(self) -> None:
         rng, tl = self.rng, self.tl
