@@ -173,6 +173,10 @@ class Broker:
         if group is not None and receiver in group.members:
             self._forget(group, hub, partition, receiver)
 
+    def receiver_count(self, hub: HubConfig, partition: int) -> int:
+        """Receivers attached to a partition, over all consumer groups."""
+        return len(self._subscribers.get((hub.name, partition), ()))
+
     def _forget(
         self, group: _PartitionReceivers, hub: HubConfig, partition: int, receiver: Receiver
     ) -> None:

@@ -127,9 +127,15 @@ def _amqp_value(value: Any) -> Any:
 
 
 def encode_reply(request: Message, reply: Reply) -> bytes:
+    # The SDK looks the description up as `statusDescription` (it passes the service's
+    # `status-description` name under a keyword the management link ignores): send both.
     message = Message(
         correlation_id=request.id,
-        properties={"status-code": reply.status_code, "status-description": reply.description},
+        properties={
+            "status-code": reply.status_code,
+            "status-description": reply.description,
+            "statusDescription": reply.description,
+        },
     )
     if reply.body is not None:
         message.body = {k: _amqp_value(v) for k, v in reply.body.items()}

@@ -102,15 +102,21 @@ class EmulatorServer:
         return connection
 
     async def _housekeep(self) -> None:
-        interval = self.settings.fsync_interval or 0.05
-        since_retention = 0.0
+        """fsync written logs every `fsync_interval`; trim expired events as often as useful."""
+        loop = asyncio.get_running_loop()
+        fsync_every = self.settings.fsync_interval or 0.05
+        trim_every = self.settings.retention_check_interval
+        next_fsync = loop.time() + fsync_every
+        next_trim = loop.time() + trim_every
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(max(0.0, min(next_fsync, next_trim) - loop.time()))
+            now = loop.time()
             try:
-                self.broker.flush()
-                since_retention += interval
-                if since_retention >= self.settings.retention_check_interval:
-                    since_retention = 0.0
+                if now >= next_fsync:
+                    next_fsync = now + fsync_every
+                    self.broker.flush()
+                if now >= next_trim:
+                    next_trim = now + trim_every
                     self.broker.apply_retention()
             except Exception:
                 _LOG.exception("housekeeping failed; will retry")
@@ -129,6 +135,7 @@ class EmulatorServer:
                         "last_enqueued_offset": info.last_offset,
                         "last_enqueued_time_utc": _iso(info.last_enqueued_ms),
                         "is_empty": info.is_empty,
+                        "receivers": self.broker.receiver_count(hub, index),
                     }
                 )
             hubs.append(
