@@ -13,7 +13,7 @@ from rich.table import Table
 
 from devstack.errors import DevstackError
 from devstack.settings import ensure_local_settings
-from devstack.stack import PartStatus, Stack
+from devstack.stack import PartStatus, Stack, StackPorts
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Modules the stack's processes import; the Makefile's venv has them all.
@@ -28,6 +28,9 @@ console = Console()
 errors = Console(stderr=True)
 
 RootOption = Annotated[Path, typer.Option(help="project root", file_okay=False)]
+StateDirOption = Annotated[
+    Path | None, typer.Option(help="pids, logs and data (default: ROOT/.devstack)", file_okay=False)
+]
 
 
 def _status_table(rows: list[PartStatus]) -> Table:
@@ -49,9 +52,24 @@ def _check_python_dependencies() -> None:
         raise DevstackError(msg)
 
 
+def offset_ports(offset: int) -> StackPorts:
+    """The standard ports shifted by `offset` (a second stack beside the first)."""
+    base = StackPorts()
+    return StackPorts(
+        blob=base.blob + offset,
+        queue=base.queue + offset,
+        table=base.table + offset,
+        amqp=base.amqp + offset,
+        eventhubs_health=base.eventhubs_health + offset,
+        http=base.http + offset,
+    )
+
+
 @app.command()
 def up(
+    *,
     root: RootOption = PROJECT_ROOT,
+    state_dir: StateDirOption = None,
     app_dir: Annotated[
         Path | None, typer.Option(help="folder of function_app.py (default: project root)")
     ] = None,
@@ -60,10 +78,20 @@ def up(
         bool, typer.Option("--no-host", help="only Azurite and the emulator")
     ] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait for each part")] = 90.0,
+    port_offset: Annotated[
+        int, typer.Option(help="shift every standard port by this much (run a second stack)")
+    ] = 0,
 ) -> None:
     """Install what is missing, start everything, wait until healthy."""
     started = time.monotonic()
-    stack = Stack(root, app_dir=app_dir, instances=instances, startup_timeout_s=timeout)
+    stack = Stack(
+        root,
+        app_dir=app_dir,
+        instances=instances,
+        state_dir=state_dir,
+        ports=offset_ports(port_offset),
+        startup_timeout_s=timeout,
+    )
     try:
         _check_python_dependencies()
         settings, created = ensure_local_settings(stack.root)
@@ -82,9 +110,9 @@ def up(
 
 
 @app.command()
-def status(root: RootOption = PROJECT_ROOT) -> None:
+def status(root: RootOption = PROJECT_ROOT, state_dir: StateDirOption = None) -> None:
     """Show every part; exit 0 only when all are healthy."""
-    stack = Stack.load(root)
+    stack = Stack.load(root, state_dir)
     rows = stack.status()
     console.print(_status_table(rows))
     if not all(row.healthy for row in rows):
@@ -92,9 +120,9 @@ def status(root: RootOption = PROJECT_ROOT) -> None:
 
 
 @app.command()
-def down(root: RootOption = PROJECT_ROOT) -> None:
+def down(root: RootOption = PROJECT_ROOT, state_dir: StateDirOption = None) -> None:
     """Stop every part (SIGTERM, then SIGKILL after a grace period)."""
-    stack = Stack.load(root)
+    stack = Stack.load(root, state_dir)
     stack.stop()
     console.print("local stack stopped")
 

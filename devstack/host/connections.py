@@ -19,6 +19,15 @@ from devstack.settings import expand_development_storage, parse_connection_strin
 logger = logging.getLogger(__name__)
 
 SECTION_SEPARATOR = "__"
+# Storage retries like the .NET SDK the host uses (0.8 s, then exponential, 3 retries). The
+# Python storage default waits 15 s before the first retry, which turns every blip of Azurite
+# (a restart, a dropped pooled connection) into a long stall of checkpoints and ownership.
+STORAGE_RETRY: dict[str, Any] = {
+    "retry_total": 3,
+    "initial_backoff": 0.8,
+    "increment_base": 2,
+    "random_jitter_range": 0.2,
+}
 
 
 def _section(settings: Mapping[str, str], name: str) -> dict[str, str]:
@@ -125,19 +134,26 @@ class StorageConnection:
         from azure.storage.blob.aio import BlobServiceClient
 
         if self.connection_string is not None:
-            return BlobServiceClient.from_connection_string(self.connection_string)
+            return BlobServiceClient.from_connection_string(self.connection_string, **STORAGE_RETRY)
         assert self.blob_service_uri is not None
-        return BlobServiceClient(self.blob_service_uri, credential=_credential(dict(self.identity)))
+        return BlobServiceClient(
+            self.blob_service_uri, credential=_credential(dict(self.identity)), **STORAGE_RETRY
+        )
 
     def checkpoint_store(self, container: str) -> Any:
         """The SDK's BlobCheckpointStore on `container` of this account."""
         from azure.eventhub.extensions.checkpointstoreblobaio import BlobCheckpointStore
 
         if self.connection_string is not None:
-            return BlobCheckpointStore.from_connection_string(self.connection_string, container)
+            return BlobCheckpointStore.from_connection_string(
+                self.connection_string, container, **STORAGE_RETRY
+            )
         assert self.blob_service_uri is not None
         return BlobCheckpointStore(
-            self.blob_service_uri, container, credential=_credential(dict(self.identity))
+            self.blob_service_uri,
+            container,
+            credential=_credential(dict(self.identity)),
+            **STORAGE_RETRY,
         )
 
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.eventhub import EventData, LoadBalancingStrategy
 from azure.eventhub.aio import PartitionContext
 
@@ -356,7 +356,12 @@ class EventHubTriggerListener:
             self._batches_since_checkpoint[partition_id] = count
             return
         try:
-            await context.update_checkpoint(event)
+            try:
+                await context.update_checkpoint(event)
+            except ResourceNotFoundError:
+                # The container vanished (Azurite restarted without its data): recreate, retry.
+                await self._ensure_checkpoint_container()
+                await context.update_checkpoint(event)
         except Exception as e:
             self.stats.checkpoint_failures += 1
             self._batches_since_checkpoint[partition_id] = count

@@ -120,9 +120,14 @@ def import_script(app_dir: Path, script_file: str) -> Any:
         msg = f"{script} not found; point --app-dir at the folder holding {script_file}"
         raise IndexingError(msg)
     app_path = str(app_dir)
-    if app_path not in sys.path:
-        sys.path.insert(0, app_path)
+    if app_path in sys.path:
+        sys.path.remove(app_path)
+    sys.path.insert(0, app_path)
     module_name = Path(script_file).stem
+    loaded = sys.modules.get(module_name)
+    if loaded is not None and Path(getattr(loaded, "__file__", "") or "") != script:
+        # Another app's script of the same name (only happens when one process indexes twice).
+        del sys.modules[module_name]
     try:
         return importlib.import_module(module_name)
     except Exception as e:

@@ -166,3 +166,12 @@ def record_single(event: func.EventHubEvent) -> None:
 @app.timer_trigger(arg_name="timer", schedule="*/2 * * * * *", run_on_startup=True)
 def timer_tick(timer: func.TimerRequest) -> None:
     record("timer_tick", [{"pid": os.getpid(), "past_due": timer.past_due}])
+
+
+@app.timer_trigger(arg_name="timer", schedule="0 0 * * * *", use_monitor=True)
+def timer_hourly(timer: func.TimerRequest) -> None:
+    """Hourly with a monitor: after a missed occurrence the host fires it once, past due."""
+    record(
+        "timer_hourly",
+        [{"pid": os.getpid(), "past_due": timer.past_due, "status": timer.schedule_status}],
+    )

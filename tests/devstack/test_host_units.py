@@ -1,0 +1,263 @@
+"""The local host's pure parts: host.json, routes, retry delays, schedules, settings, indexing,
+and the EventHubEvent conversion (no services needed)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from azure.eventhub import EventData
+
+from devstack.errors import IndexingError, SettingError
+from devstack.host.app_settings import resolve_setting_expression
+from devstack.host.connections import resolve_eventhub_connection, resolve_storage_connection
+from devstack.host.eventhub_binding import (
+    PartitionInfo,
+    build_batch_input,
+    build_single_input,
+    dotnet_datetime,
+)
+from devstack.host.host_config import parse_host_config, parse_timespan
+from devstack.host.indexing import RetryPolicy, index_functions
+from devstack.host.routes import compile_route, order_routes
+from devstack.host.timer_schedule import parse_schedule
+from devstack.settings import (
+    apply_to_environment,
+    dev_storage_connection_string,
+    eventhubs_emulator_connection_string,
+    load_local_settings,
+)
+from tests.conftest import ECHO_APP
+
+# --------------------------------------------------------------------------- host.json
+
+
+def test_host_json_defaults_match_the_runtime() -> None:
+    config = parse_host_config({"version": "2.0"})
+    assert config.route_prefix == "api"
+    assert config.function_timeout is None
+    hubs = config.event_hubs
+    assert (hubs.max_event_batch_size, hubs.prefetch_count, hubs.batch_checkpoint_frequency) == (
+        100,
+        300,
+        1,
+    )
+    assert hubs.initial_offset.starting_position() == "-1"
+
+
+def test_host_json_event_hubs_and_http_settings() -> None:
+    config = parse_host_config(
+        {
+            "extensions": {
+                "http": {"routePrefix": ""},
+                "eventHubs": {
+                    "maxEventBatchSize": 10,
+                    "prefetchCount": 20,
+                    "batchCheckpointFrequency": 2,
+                    "initialOffsetOptions": {
+                        "type": "fromEnqueuedTime",
+                        "enqueuedTimeUtc": "2024-05-01T00:00:00Z",
+                    },
+                },
+            },
+            "functionTimeout": "00:05:00",
+        }
+    )
+    assert config.route_prefix == ""
+    assert config.function_timeout == timedelta(minutes=5)
+    assert config.event_hubs.max_event_batch_size == 10
+    assert config.event_hubs.prefetch_count == 20
+    assert config.event_hubs.batch_checkpoint_frequency == 2
+    assert config.event_hubs.initial_offset.starting_position() == datetime(2024, 5, 1, tzinfo=UTC)
+    assert parse_host_config({"functionTimeout": "-1"}).function_timeout is None
+
+
+def test_timespans() -> None:
+    assert parse_timespan("00:00:02") == timedelta(seconds=2)
+    assert parse_timespan("1.02:03:04.5") == timedelta(days=1, hours=2, minutes=3, seconds=4.5)
+    with pytest.raises(SettingError, match="hh:mm:ss"):
+        parse_timespan("5 minutes")
+
+
+# --------------------------------------------------------------------------- routes
+
+
+def test_route_templates_match_like_the_host() -> None:
+    route = compile_route("items/{id:int}/{name?}", "api")
+    assert route.match("/api/items/42") == {"id": "42"}
+    assert route.match("/API/Items/42/bob") == {"id": "42", "name": "bob"}
+    assert route.match("/api/items/x") is None
+    assert compile_route("files/{*rest}", "api").match("/api/files/a/b/c") == {"rest": "a/b/c"}
+    assert compile_route("v1/genesys/events", "api").match("/api/v1/genesys/events") == {}
+    assert compile_route("health", "").match("/health") == {}
+
+
+def test_literal_routes_win_over_parameters() -> None:
+    ordered = order_routes([compile_route("{name}", "api"), compile_route("health", "api")])
+    assert [r.template for r in ordered] == ["api/health", "api/{name}"]
+
+
+# --------------------------------------------------------------------------- retries, timers
+
+
+def test_retry_delays() -> None:
+    fixed = RetryPolicy("fixed_delay", 2, delay_interval=timedelta(seconds=3))
+    assert [fixed.allows_retry(n) for n in range(3)] == [True, True, False]
+    assert fixed.delay_before_retry(2) == timedelta(seconds=3)
+    backoff = RetryPolicy(
+        "exponential_backoff",
+        -1,
+        minimum_interval=timedelta(seconds=1),
+        maximum_interval=timedelta(seconds=5),
+    )
+    assert backoff.allows_retry(1000)
+    delays = [backoff.delay_before_retry(n).total_seconds() for n in range(1, 6)]
+    assert delays == [1, 2, 4, 5, 5]
+
+
+def test_schedules() -> None:
+    start = datetime(2024, 1, 1, 0, 0, 1, tzinfo=UTC)
+    every_five = parse_schedule("*/5 * * * * *")
+    assert every_five.next_after(start) == datetime(2024, 1, 1, 0, 0, 5, tzinfo=UTC)
+    hourly = parse_schedule("0 0 * * * *")
+    assert hourly.next_after(start) == datetime(2024, 1, 1, 1, 0, 0, tzinfo=UTC)
+    assert parse_schedule("00:00:30").next_after(start) == start + timedelta(seconds=30)
+    with pytest.raises(SettingError, match="6-field NCRONTAB"):
+        parse_schedule("*/5 * * * *")
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_environment_wins_over_local_settings(tmp_path: Path) -> None:
+    path = tmp_path / "local.settings.json"
+    path.write_text(json.dumps({"IsEncrypted": False, "Values": {"A": "file", "B": "file"}}))
+    environment = {"A": "shell"}
+    skipped = apply_to_environment(load_local_settings(path).values, environment)
+    assert environment == {"A": "shell", "B": "file"}
+    assert skipped == ["A"]
+
+
+def test_broken_local_settings_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "local.settings.json"
+    path.write_text("{")
+    with pytest.raises(SettingError, match=str(path)):
+        load_local_settings(path)
+
+
+def test_connections_string_or_identity() -> None:
+    emulator = eventhubs_emulator_connection_string()
+    assert resolve_eventhub_connection({"Hub": emulator}, "Hub").connection_string == emulator
+    identity = resolve_eventhub_connection(
+        {"Hub__fullyQualifiedNamespace": "ns.servicebus.windows.net", "Hub__clientId": "x"}, "Hub"
+    )
+    assert identity.fully_qualified_namespace == "ns.servicebus.windows.net"
+    assert dict(identity.identity)["clientid"] == "x"
+    prefixed = resolve_eventhub_connection({"AzureWebJobsHub": emulator}, "Hub")
+    assert prefixed.setting == "AzureWebJobsHub"
+    with pytest.raises(SettingError, match="Hub__fullyQualifiedNamespace"):
+        resolve_eventhub_connection({}, "Hub")
+
+    storage = resolve_storage_connection(
+        {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}, "AzureWebJobsStorage"
+    )
+    assert storage.connection_string == dev_storage_connection_string()
+    by_uri = resolve_storage_connection({"S__serviceUri": "https://a.blob.core.windows.net"}, "S")
+    assert by_uri.blob_service_uri == "https://a.blob.core.windows.net"
+    by_name = resolve_storage_connection({"S__accountName": "acct"}, "S")
+    assert by_name.blob_service_uri == "https://acct.blob.core.windows.net"
+
+
+def test_binding_expressions() -> None:
+    assert resolve_setting_expression("%HUB%", {"HUB": "h"}, where="f") == "h"
+    assert resolve_setting_expression("plain", {}, where="f") == "plain"
+    with pytest.raises(SettingError, match="'HUB'"):
+        resolve_setting_expression("%HUB%", {}, where="f")
+
+
+# --------------------------------------------------------------------------- indexing
+
+
+def test_echo_app_is_indexed_from_the_library_metadata() -> None:
+    functions = {f.name: f for f in index_functions(ECHO_APP)}
+    assert functions["http_echo"].trigger["route"] == "echo/{name}"
+    assert functions["http_echo"].is_async
+    assert not functions["http_sync"].is_async
+    batch = functions["record_batch"].trigger
+    assert (batch["cardinality"], batch["dataType"], batch["eventHubName"]) == (
+        "MANY",
+        "BINARY",
+        "%ECHO_HUB%",
+    )
+    retrying = functions["record_retrying"]
+    assert retrying.retry == RetryPolicy("fixed_delay", 3, delay_interval=timedelta(seconds=2))
+    assert retrying.accepts_context
+    assert functions["timer_tick"].trigger["runOnStartup"] is True
+
+
+def test_apps_the_host_cannot_run_fail_clearly(tmp_path: Path) -> None:
+    (tmp_path / "function_app.py").write_text(
+        "import azure.functions as func\n"
+        "app = func.FunctionApp()\n"
+        "@app.queue_trigger(arg_name='m', queue_name='q', connection='AzureWebJobsStorage')\n"
+        "def on_queue(m): ...\n"
+    )
+    with pytest.raises(IndexingError, match="queueTrigger"):
+        index_functions(tmp_path)
+    with pytest.raises(IndexingError, match="not found"):
+        index_functions(tmp_path / "missing")
+
+
+# --------------------------------------------------------------------------- EventHubEvent
+
+
+def received_event(sequence: int, body: bytes = b'{"a": 1}') -> EventData:
+    """An EventData as the SDK hands it over after receiving (service annotations set)."""
+    event = EventData(body)
+    event.raw_amqp_message.annotations = {
+        b"x-opt-sequence-number": sequence,
+        b"x-opt-offset": str(1000 + sequence).encode(),
+        b"x-opt-enqueued-time": 1_700_000_000_123,
+        b"x-opt-partition-key": b"conversation-1",
+    }
+    event.properties = {"format": "envelope"}
+    return event
+
+
+PARTITION = PartitionInfo("localhost", "genesys-events", "$Default", "3")
+
+
+def test_batch_events_match_what_the_python_worker_builds() -> None:
+    events = build_batch_input(
+        [received_event(5), received_event(6)], PARTITION, data_type="binary", function_name="f"
+    )
+    first = events[0]
+    assert first.get_body() == b'{"a": 1}'
+    assert (first.sequence_number, first.offset, first.partition_key) == (5, 1005, "conversation-1")
+    # The host passes EnqueuedTime.DateTime: a naive datetime holding UTC.
+    expected = datetime(2023, 11, 14, 22, 13, 20, 123000, tzinfo=UTC).replace(tzinfo=None)
+    assert first.enqueued_time == expected
+    metadata = first.metadata
+    assert metadata is not None
+    assert metadata["PartitionContext"]["PartitionId"] == "3"
+    assert metadata["SequenceNumberArray"] == [5, 6]
+    assert metadata["PropertiesArray"][1] == {"format": "envelope"}
+    assert metadata["SystemPropertiesArray"][0]["Offset"] == 1005
+
+
+def test_single_event_has_a_string_offset() -> None:
+    event = build_single_input(received_event(9), PARTITION, data_type="string", function_name="f")
+    assert (event.sequence_number, event.offset, event.partition_key) == (
+        9,
+        "1009",
+        "conversation-1",
+    )
+    assert event.metadata is not None and event.metadata["SystemProperties"]["SequenceNumber"] == 9
+
+
+def test_dotnet_datetime_format() -> None:
+    moment = datetime(2024, 1, 2, 3, 4, 5, 120000, tzinfo=UTC)
+    assert dotnet_datetime(moment) == "2024-01-02T03:04:05.12"
+    assert dotnet_datetime(moment.replace(microsecond=0)) == "2024-01-02T03:04:05"
