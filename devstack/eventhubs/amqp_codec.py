@@ -243,8 +243,12 @@ def encode_binary(value: bytes) -> bytes:
 
 def encode_list32(items: list[bytes]) -> bytes:
     """A list32 from already-encoded items."""
-    body = b"".join(items)
-    return _LIST32_HEADER.pack(LIST32, len(body) + 4, len(items)) + body
+    return encode_list32_raw(b"".join(items), len(items))
+
+
+def encode_list32_raw(body: bytes, count: int) -> bytes:
+    """A list32 from `count` already-encoded, concatenated items."""
+    return _LIST32_HEADER.pack(LIST32, len(body) + 4, count) + body
 
 
 def encode_map32(pairs: bytes, pair_count: int) -> bytes:

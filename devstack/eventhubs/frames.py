@@ -28,6 +28,7 @@ MIN_MAX_FRAME_SIZE = 512
 PADDING_HEADROOM = 256
 
 OPEN, BEGIN, ATTACH, FLOW, TRANSFER, DISPOSITION, DETACH, END, CLOSE = range(0x10, 0x19)
+_TRANSFER_STATE_FIELD = 9  # the only transfer field that can hold a composite
 
 # Field counts of AMQP 1.0 performatives (transport + SASL) and of the composites they carry.
 PERFORMATIVE_FIELDS: dict[int, int] = {
@@ -91,6 +92,17 @@ def pad_nested(buf: Buffer, pos: int) -> bytes | None:
     return bytes(buf[pos:value_pos]) + padded
 
 
+def _pad_transfer(frame: Buffer, list_pos: int, list_end: int, expected: int) -> bytes | None:
+    """Transfers are most frames: when only plain fields are present, append nulls directly."""
+    count, item_pos, _ = codec.compound_items(frame, list_pos)
+    if count >= expected or count > _TRANSFER_STATE_FIELD:
+        return pad_list(frame, list_pos, expected)
+    items = bytes(frame[item_pos:list_end]) + b"\x40" * (expected - count)
+    if frame[list_pos] != codec.LIST32 and len(items) < 255:
+        return bytes((codec.LIST8, len(items) + 1, expected)) + items
+    return codec.encode_list32_raw(items, expected)
+
+
 def pad_frame(frame: Buffer) -> bytes:
     """One complete frame with its performative padded to the full field count."""
     size, doff, frame_type, channel = FRAME_HEADER.unpack_from(frame, 0)
@@ -102,7 +114,10 @@ def pad_frame(frame: Buffer) -> bytes:
     if expected is None:
         return bytes(frame)
     list_end = codec.skip(frame, list_pos)
-    padded = pad_list(frame, list_pos, expected)
+    if code == TRANSFER:
+        padded = _pad_transfer(frame, list_pos, list_end, expected)
+    else:
+        padded = pad_list(frame, list_pos, expected)
     if padded is None:
         return bytes(frame)
     new_size = size - (list_end - list_pos) + len(padded)
