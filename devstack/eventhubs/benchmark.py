@@ -131,8 +131,10 @@ def main() -> int:
             server.terminate()
             server.wait(15)
 
+    events: int = args.events
+
     def per_event_us(a: Any, b: Any) -> float:
-        return float(b.user + b.system - a.user - a.system) / args.events * 1e6
+        return float(b.user + b.system - a.user - a.system) / events * 1e6
 
     print(f"events: {args.events} x {args.body_bytes} B, one partition, sync SDK clients")
     print(
