@@ -61,7 +61,9 @@ class Item:
     element: int | None = None
 
     def serialize(self) -> None:
+        """Fix the bytes to send, and let go of the document (large runs hold many items)."""
         self.body = self.text.encode() if self.text is not None else formats.dumps(self.doc)
+        self.doc = None
 
 
 @dataclass(slots=True)

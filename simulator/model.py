@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from random import Random
 from typing import Any, Final, Literal
 
@@ -48,6 +48,25 @@ class MicroEvent:
     sequence: int | None
     media: str | None
     fields: Mapping[str, Any]
+    # derived once: folds and deliveries ask for them over and over
+    key: tuple[str | int, ...] = field(init=False, repr=False, compare=False)
+    order: tuple[Any, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.fmt == ENVELOPE:
+            key: tuple[str | int, ...] = (self.conversation_id, self.order_ms, self.sequence or 0)
+            kind = ""
+        else:
+            key = (
+                self.action,
+                self.conversation_id,
+                str(self.fields.get("participantId") or ""),
+                str(self.fields.get("sessionId") or ""),
+                self.time_ms,
+            )
+            kind = self.action
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "order", (self.order_ms, self.sequence or 0, kind, key))
 
     @property
     def is_envelope(self) -> bool:
@@ -56,23 +75,15 @@ class MicroEvent:
     @property
     def kind(self) -> str | None:
         """The Genesys kind (None for envelope micro-events)."""
-        return None if self.is_envelope else self.action
+        return None if self.fmt == ENVELOPE else self.action
 
     def identity(self) -> tuple[str | int, ...]:
         """The idempotency key of SPEC 3."""
-        if self.is_envelope:
-            return (self.conversation_id, self.order_ms, self.sequence or 0)
-        return (
-            self.action,
-            self.conversation_id,
-            str(self.fields.get("participantId") or ""),
-            str(self.fields.get("sessionId") or ""),
-            self.time_ms,
-        )
+        return self.key
 
     def sort_key(self) -> tuple[Any, ...]:
         """Total order (docs/record-rules.md): order time, sequence or 0, kind or "", identity."""
-        return (self.order_ms, self.sequence or 0, self.kind or "", self.identity())
+        return self.order
 
 
 @dataclass(frozen=True, slots=True)

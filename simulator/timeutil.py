@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from simulator.errors import UsageError
 
@@ -16,10 +17,15 @@ MINUTE = 60 * SECOND
 HOUR = 60 * MINUTE
 
 
+@lru_cache(maxsize=1 << 16)
+def _iso_second(second: int) -> str:
+    return f"{EPOCH + timedelta(seconds=second):%Y-%m-%dT%H:%M:%S}"
+
+
 def iso(ms: int) -> str:
     """Format epoch milliseconds as `2026-11-24T10:15:30.123Z`."""
-    moment = EPOCH + timedelta(milliseconds=ms)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
+    second, milli = divmod(ms, 1000)
+    return f"{_iso_second(second)}.{milli:03d}Z"
 
 
 def iso_offset(ms: int, offset_minutes: int) -> str:

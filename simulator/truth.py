@@ -186,12 +186,17 @@ def _hold_ms(events: Sequence[MicroEvent], ended_at: int | None) -> tuple[int, i
 
 
 def _ids(events: Sequence[MicroEvent], names: Sequence[str]) -> list[str]:
+    """Sorted distinct non-empty strings of `names` (a value may be a string or a list)."""
     found: set[str] = set()
     for event in events:
+        fields = event.fields
         for name in names:
-            value = event.fields.get(name)
-            values = value if isinstance(value, list) else [value]
-            found.update(v for v in values if isinstance(v, str) and v)
+            value = fields.get(name)
+            if isinstance(value, str):
+                if value:
+                    found.add(value)
+            elif isinstance(value, list):
+                found.update(v for v in value if isinstance(v, str) and v)
     return sorted(found)
 
 
