@@ -1,21 +1,20 @@
 """The canonical micro-event: what every accepted format normalizes to.
 
-A frozen, slotted dataclass rather than a pydantic model: millions of these are built per
-minute and they are already validated by the wire models, so they must be cheap.
+A NamedTuple rather than a pydantic model or a frozen dataclass: millions of these are built
+per minute, they are already validated by the wire models, and a tuple is immutable, compact
+and the cheapest object Python can build.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemas.wire import PayloadFormat
 
 SortKey = tuple[int, int, str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class MicroEvent:
+class MicroEvent(NamedTuple):
     """One distinct thing that happened in a conversation, with its identity and order."""
 
     conversation_id: str
@@ -52,23 +51,22 @@ class MicroEvent:
         """Total, deterministic order: (time, sequence, kind, identity)."""
         return (self.order_time_ms, self.sequence or 0, self.kind or "", self.identity)
 
-    def to_compact(self) -> list[Any]:
-        """A positional list for state storage (field names cost more than the values)."""
-        return [getattr(self, name) for name in _FIELDS[1:]]
+    def to_compact(self) -> tuple[Any, ...]:
+        """Every field but the conversation id, positionally, for state storage."""
+        return self[1:]
 
     @classmethod
     def from_compact(cls, conversation_id: str, values: list[Any]) -> MicroEvent:
         """Inverse of `to_compact`; tuples come back from JSON as lists."""
-        if len(values) != len(_FIELDS) - 1:
-            raise ValueError(f"expected {len(_FIELDS) - 1} stored values, got {len(values)}")
+        if len(values) != len(cls._fields) - 1:
+            raise ValueError(f"expected {len(cls._fields) - 1} stored values, got {len(values)}")
         values = list(values)
         for index in _TUPLE_POSITIONS:
             values[index] = tuple(values[index])
         return cls(conversation_id, *values)
 
 
-_FIELDS: tuple[str, ...] = tuple(MicroEvent.__slots__)
 # Positions in the compact form (which omits conversation_id) of the tuple-valued fields.
 _TUPLE_POSITIONS = tuple(
-    _FIELDS.index(name) - 1 for name in ("queue_ids", "agent_ids", "skill_ids")
+    MicroEvent._fields.index(name) - 1 for name in ("queue_ids", "agent_ids", "skill_ids")
 )

@@ -145,7 +145,7 @@ class Envelope(_Tolerant):
     type: OptStr = None
     createdTimestamp: EpochMs
     data: EnvelopeData
-    metadata: dict[str, Any] | None = None
+    metadata: Any = None
 
 
 class GenesysEventBody(_Tolerant):
@@ -180,7 +180,7 @@ class Notification(_Tolerant):
     topicName: Annotated[str, BeforeValidator(_required_id)]
     version: OptStr = None
     eventBody: GenesysEventBody
-    metadata: dict[str, Any] | None = None
+    metadata: Any = None
 
 
 class EventBridge(_Tolerant):

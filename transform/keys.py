@@ -8,6 +8,7 @@ digest; the record itself always carries the exact id.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from urllib.parse import quote, unquote
 
@@ -15,6 +16,7 @@ MAX_KEY_CHARS = 480  # Table keys are <= 1 KiB of UTF-16; ASCII keys of 480 char
 _SAFE = "-_"
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def safe_key(conversation_id: str, max_chars: int = MAX_KEY_CHARS) -> str:
     """The storage key for a conversation id (at most `max_chars` long; >= 100)."""
     encoded = quote(conversation_id, safe=_SAFE, encoding="utf-8", errors="surrogatepass")

@@ -17,16 +17,15 @@ from pydantic import ValidationError
 
 from schemas.micro_event import MicroEvent
 from schemas.wire import (
-    TOPIC_PREFIX,
     Detail,
     Envelope,
     EventBridge,
-    GenesysEventBody,
     Notification,
     PayloadFormat,
     detect_format,
 )
-from transform.vocabulary import GENESYS_KINDS_LONGEST_FIRST
+from transform.events import envelope_event, genesys_event
+from transform.fastpath import fast_events
 
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -111,6 +110,16 @@ def normalize_payload(
             else f"expected a JSON object, got {type(payload).__name__}"
         )
         return [], Rejection(reason, error, _dump(payload), index)
+    fast = fast_events(fmt, payload)
+    if fast is not None:
+        return fast, None
+    return tolerant_events(fmt, payload, index)
+
+
+def tolerant_events(
+    fmt: PayloadFormat, payload: object, index: int | None = None
+) -> tuple[list[MicroEvent], Rejection | None]:
+    """The tolerant path: drift-tolerant models decide, and say what is wrong when it is."""
     try:
         if fmt == "envelope":
             return _from_envelope(Envelope.model_validate(payload), payload, index)
@@ -126,8 +135,6 @@ def _from_envelope(
     envelope: Envelope, payload: object, index: int | None
 ) -> tuple[list[MicroEvent], Rejection | None]:
     data = envelope.data
-    media = data.type.lower() if data.type else None
-    created = envelope.createdTimestamp
     events: list[MicroEvent] = []
     errors: list[str] = []
     for position, raw_detail in enumerate(data.details):
@@ -136,83 +143,28 @@ def _from_envelope(
         except ValidationError as e:
             errors.append(f"details[{position}]: {_describe(e)}")
             continue
-        events.append(_envelope_event(data.id, created, media, detail))
+        events.append(
+            envelope_event(
+                data.id,
+                created=envelope.createdTimestamp,
+                media=data.type,
+                name=detail.name,
+                sequence=detail.sequence,
+                timestamp_ms=detail.timestamp,
+                data=detail.data.model_dump(),
+            )
+        )
     if not errors:
         return events, None
     error = "; ".join(errors)
     return events, Rejection(RejectReason.INVALID_MICRO_EVENT, error, _dump(payload), index)
 
 
-def _envelope_event(conversation_id: str, created: int, media: str | None, d: Detail) -> MicroEvent:
-    data = d.data
-    name = d.name.lower()
-    return MicroEvent(
-        conversation_id=conversation_id,
-        source_format="envelope",
-        identity=f"e|{created}|{d.sequence}",
-        order_time_ms=created,
-        sequence=d.sequence,
-        kind=None,
-        timestamp_ms=d.timestamp,
-        action=d.name,
-        media=media,
-        direction=data.direction,
-        status=data.status if name == "conversation:state" else None,
-        duration_s=data.duration if name == "conversation:state:updated" else None,
-        caller=data.callerNumber,
-        callee=data.calleeNumber,
-        queue_ids=_present(data.queueId, data.toQueueId),
-        agent_ids=_present(data.agentId, data.fromAgentId, data.toAgentId),
-        skill_ids=data.skillIds,
-        wrap_up_code=data.wrapUpCode or data.wrapupCode,
-    )
-
-
 def _from_genesys(notification: Notification, fmt: PayloadFormat) -> MicroEvent:
-    body: GenesysEventBody = notification.eventBody
-    kind = topic_kind(notification.topicName, body.conversationId)
-    identity = orjson.dumps(
-        ["g", kind, body.participantId, body.sessionId, body.eventTime]
-    ).decode()
-    return MicroEvent(
-        conversation_id=body.conversationId,
-        source_format=fmt,
-        identity=identity,
-        order_time_ms=body.eventTime,
-        sequence=None,
-        kind=kind,
-        timestamp_ms=body.eventTime,
-        action=kind,
-        media=body.mediaType.lower() if body.mediaType else None,
-        direction=body.direction,
-        caller=body.ani or body.callerNumber,
-        callee=body.dnis or body.calleeNumber,
-        queue_ids=_present(body.queueId),
-        agent_ids=_present(body.userId, body.answeredUserId, body.agentId),
-        skill_ids=body.requestedRoutingSkillIds + body.skillIds,
-        wrap_up_code=body.wrapupCode or body.wrapUpCode,
-        held_ms=body.heldDurationMs,
-        wrapup_ms=body.wrapupDurationMs,
-        disconnect_type=body.disconnectType,
-        participant_id=body.participantId,
-        session_id=body.sessionId,
+    body = notification.eventBody
+    return genesys_event(
+        fmt, notification.topicName, body.conversationId, body.eventTime, body.model_dump()
     )
-
-
-def topic_kind(topic: str, conversation_id: str) -> str:
-    """The kind of a `v2.detail.events.conversation.{id}.{kind}` topic."""
-    exact = f"{TOPIC_PREFIX}{conversation_id}."
-    if topic.startswith(exact) and len(topic) > len(exact):
-        return topic[len(exact) :]
-    lowered = topic.lower()
-    for kind in GENESYS_KINDS_LONGEST_FIRST:
-        if lowered.endswith("." + kind):
-            return topic[len(topic) - len(kind) :]
-    return topic.rsplit(".", 1)[-1]
-
-
-def _present(*values: str | None) -> tuple[str, ...]:
-    return tuple(v for v in values if v)
 
 
 def _keys_of(payload: dict[Any, Any]) -> str:
