@@ -1,8 +1,11 @@
 """In-memory twins of the storage ports, enforcing the same invariants as Azure.
 
-ETags change on every write and are checked on replace and delete, inserts fail on existing
-rows, entities go through the same Table layout and limits as the real adapter, and records
-never go back to a lower revision. Used by the offline replay and the fast tests.
+The state store is the Table adapter's own logic (`adapters.sharded_state`) over dict
+primitives that behave like Table Storage: ETags change on every write and are checked on
+replace and delete, inserts fail on existing rows, transactions are atomic, hold at most 100
+entities of one PartitionKey and stay under 4 MiB, and every entity obeys the Table key and
+size rules. Records never go back to a lower revision. Used by the offline replay and the fast
+tests.
 """
 
 from __future__ import annotations
@@ -10,94 +13,187 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from adapters.entity import STATE_ROW, state_blob, state_entity
+from adapters.entity import (
+    INDEX_PREFIX,
+    MAX_TRANSACTION_OPS,
+    STATE_SHARDS,
+    check_entity,
+    payload_bytes,
+)
+from adapters.opcount import OperationCounter, OperationCounts
+from adapters.sharded_state import (
+    ShardedStateStore,
+    TableOp,
+    TransactionRefused,
+    TransactionTooLarge,
+)
 from schemas.record import DeadLetter
-from transform.errors import ConcurrencyConflict
-from transform.keys import safe_key
-from transform.state import ConversationState, decode_state, encode_state
+
+__all__ = [
+    "InMemoryDeadLetterSink",
+    "InMemoryRecordSink",
+    "InMemoryStateStore",
+    "ManualClock",
+    "OperationCounts",
+]
+
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(slots=True)
-class OperationCounts:
-    """Storage operations, counted like the Azure adapters count theirs."""
+class _Backing:
+    """The "storage account": rows, index order and spill blobs, shared by every view."""
 
-    table_reads: int = 0
-    table_writes: int = 0
-    table_queries: int = 0
-    blob_writes: int = 0
-
-    @property
-    def total(self) -> int:
-        """Every operation."""
-        return self.table_reads + self.table_writes + self.table_queries + self.blob_writes
+    rows: dict[tuple[str, str], tuple[dict[str, Any], str]] = field(default_factory=dict)
+    index_heaps: dict[str, list[str]] = field(default_factory=dict)
+    spills: dict[str, bytes] = field(default_factory=dict)
+    etags: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class InMemoryStateStore:
-    """`StateStore` over a dict of Table-shaped entities."""
+class InMemoryStateStore(ShardedStateStore):
+    """`StateStore` over a dict of Table-shaped entities and a dict of spill blobs."""
 
-    def __init__(self) -> None:
-        self._rows: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
-        self._deadlines: list[tuple[int, str]] = []
-        self._etags = itertools.count(1)
-        self._lock = threading.Lock()
-        self.ops = OperationCounts()
+    def __init__(
+        self,
+        *,
+        cache_size: int = 10_000,
+        shards: int = STATE_SHARDS,
+        presume_new: bool = False,
+        counter: OperationCounter | None = None,
+    ) -> None:
+        super().__init__(counter or OperationCounter(), cache_size, shards, presume_new=presume_new)
+        self._backing = _Backing()
+        self._rows = self._backing.rows
+        self._index_heaps = self._backing.index_heaps
+        self._spills = self._backing.spills
+        self._lock = self._backing.lock
+        self.fail_next: list[Exception] = []
+        """Errors to raise from the next primitive calls, in order (fault injection)."""
 
-    def load(self, conversation_id: str) -> tuple[ConversationState, str] | None:
-        """The stored state and its ETag, or None."""
+    def another_process(self, **kwargs: Any) -> InMemoryStateStore:
+        """A second store over the same storage with its own cache, like another worker."""
+        kwargs.setdefault("shards", self.shards)
+        view = InMemoryStateStore(**kwargs)
+        view._backing = self._backing
+        view._rows = self._backing.rows
+        view._index_heaps = self._backing.index_heaps
+        view._spills = self._backing.spills
+        view._lock = self._backing.lock
+        return view
+
+    def _maybe_fail(self) -> None:
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+
+    def _read_row(
+        self, partition_key: str, row_key: str, *, meta_only: bool = False
+    ) -> tuple[dict[str, Any], str] | None:
+        self._maybe_fail()
+        self.counter.count("table_reads")
         with self._lock:
-            self.ops.table_reads += 1
-            row = self._rows.get((safe_key(conversation_id), STATE_ROW))
-        if row is None:
-            return None
-        entity, etag = row
-        return decode_state(state_blob(entity)), etag
+            row = self._rows.get((partition_key, row_key))
+        return None if row is None else (dict(row[0]), row[1])
 
-    def save(self, state: ConversationState, etag: str | None, deadline_ms: int) -> str:
-        """Insert (etag None) or replace if the ETag matches."""
-        entity = state_entity(
-            state.conversation_id, encode_state(state), deadline_ms, state.revision
-        )
-        key = (entity["PartitionKey"], STATE_ROW)
+    def _submit(self, partition_key: str, ops: Sequence[TableOp]) -> list[str | None]:
+        self._maybe_fail()
+        self.counter.count("table_writes")
+        if not ops or len(ops) > MAX_TRANSACTION_OPS:
+            raise ValueError(f"a transaction holds 1 to 100 operations, not {len(ops)}")
+        row_keys = [op.entity["RowKey"] for op in ops]
+        if len(set(row_keys)) != len(row_keys):
+            raise ValueError("an entity appears twice in one transaction")
+        size = 0
+        for op in ops:
+            if op.entity["PartitionKey"] != partition_key:
+                raise ValueError("a transaction spans PartitionKeys")
+            if op.kind != "delete":
+                check_entity(op.entity)
+            size += payload_bytes(op.entity)
+        if size > MAX_REQUEST_BYTES:
+            raise TransactionTooLarge(f"{size} bytes")
         with self._lock:
-            self.ops.table_writes += 1
-            current = self._rows.get(key)
-            if etag is None and current is not None:
-                raise ConcurrencyConflict(f"state for {state.conversation_id!r} already exists")
-            if etag is not None and (current is None or current[1] != etag):
-                raise ConcurrencyConflict(f"state for {state.conversation_id!r} has changed")
-            new_etag = f'W/"{next(self._etags)}"'
-            self._rows[key] = (entity, new_etag)
-            heapq.heappush(self._deadlines, (deadline_ms, state.conversation_id))
-        return new_etag
+            for index, op in enumerate(ops):
+                current = self._rows.get((partition_key, op.entity["RowKey"]))
+                if op.kind == "create" and current is not None:
+                    raise TransactionRefused(index, "conflict", "the entity already exists")
+                if op.kind in ("update", "delete") and current is None:
+                    raise TransactionRefused(index, "missing", "no such entity")
+                if op.etag is not None and current is not None and current[1] != op.etag:
+                    raise TransactionRefused(index, "conflict", "the ETag does not match")
+            self.counter.count("table_entities", len(ops))
+            etags: list[str | None] = []
+            for op in ops:
+                key = (partition_key, op.entity["RowKey"])
+                if op.kind == "delete":
+                    del self._rows[key]
+                    etags.append(None)
+                    continue
+                etag = f'W/"{next(self._backing.etags)}"'
+                self._rows[key] = (dict(op.entity), etag)
+                etags.append(etag)
+                if key[1].startswith(INDEX_PREFIX):
+                    heapq.heappush(self._index_heaps.setdefault(partition_key, []), key[1])
+        return etags
 
-    def delete(self, conversation_id: str, etag: str) -> None:
-        """Delete if the ETag matches."""
-        key = (safe_key(conversation_id), STATE_ROW)
+    def _query_index(self, partition_key: str, upper: str, limit: int) -> list[dict[str, Any]]:
+        self._maybe_fail()
+        self.counter.count("table_queries")
+        found: list[dict[str, Any]] = []
         with self._lock:
-            self.ops.table_writes += 1
-            current = self._rows.get(key)
-            if current is None or current[1] != etag:
-                raise ConcurrencyConflict(f"state for {conversation_id!r} has changed")
-            del self._rows[key]
-
-    def due(self, now_ms: int, limit: int) -> list[str]:
-        """Ids whose current deadline is at or before `now_ms` (stale index entries skipped)."""
-        found: list[str] = []
-        with self._lock:
-            self.ops.table_queries += 1
-            while self._deadlines and self._deadlines[0][0] <= now_ms and len(found) < limit:
-                deadline, conversation_id = heapq.heappop(self._deadlines)
-                row = self._rows.get((safe_key(conversation_id), STATE_ROW))
-                if row is not None and row[0]["Deadline"] == deadline:
-                    found.append(conversation_id)
+            heap = self._index_heaps.get(partition_key, [])
+            popped: list[str] = []
+            while heap and heap[0] < upper and len(found) < limit:
+                row_key = heapq.heappop(heap)
+                row = self._rows.get((partition_key, row_key))
+                if row is not None and (not popped or popped[-1] != row_key):
+                    popped.append(row_key)
+                    found.append(dict(row[0]))
+            for row_key in popped:  # still there: a query does not consume them
+                heapq.heappush(heap, row_key)
         return found
 
+    def _spill_write(self, name: str, data: bytes) -> None:
+        self._maybe_fail()
+        self.counter.count("blob_writes")
+        with self._lock:
+            self._spills[name] = data
+
+    def _spill_read(self, name: str) -> bytes | None:
+        self._maybe_fail()
+        self.counter.count("blob_reads")
+        with self._lock:
+            return self._spills.get(name)
+
+    def _spill_delete(self, name: str, *, prefix: bool = False) -> None:
+        self._maybe_fail()
+        with self._lock:
+            names = [n for n in self._spills if n.startswith(name)] if prefix else [name]
+            if prefix:
+                self.counter.count("blob_reads")
+            for found in names:
+                self.counter.count("blob_writes")
+                self._spills.pop(found, None)
+
+    @property
+    def spill_blobs(self) -> dict[str, bytes]:
+        """The spill blobs (for tests)."""
+        with self._lock:
+            return dict(self._spills)
+
+    def rows(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """Every stored entity by (PartitionKey, RowKey) (for tests)."""
+        with self._lock:
+            return {key: dict(row[0]) for key, row in self._rows.items()}
+
     def __len__(self) -> int:
-        return len(self._rows)
+        with self._lock:
+            return sum(1 for _, row_key in self._rows if not row_key.startswith(INDEX_PREFIX))
 
 
 @dataclass(slots=True)

@@ -4,10 +4,14 @@
 saved with its ETag and any owed record written; `tick` is the timer's half (grace periods run
 out, idle conversations expire, owed writes are retried, old state is purged).
 
-Effects are exactly-once on at-least-once delivery: a record is written before the state that
-owes it is saved (a crash in between rewrites the same revision), Event Hubs redeliveries are
-recognised by per-partition watermarks and skipped without counting as duplicates, and dead
-letters have ids derived from their position, so writing one twice keeps one.
+Effects are exactly-once on at-least-once delivery. A new revision is first committed to the
+state as owed (with the events that make it), then written to the record store, then marked
+written: the ETag-checked commit decides which writer owns a revision, so a writer holding
+stale state never writes a record, and a crash after the commit leaves the revision owed, due
+at once, and rewritten identically by the timer (the record derives from the committed state).
+Event Hubs redeliveries are recognised by per-partition watermarks and skipped without
+counting as duplicates, and dead letters have ids derived from their position, so writing one
+twice keeps one.
 """
 
 from __future__ import annotations
@@ -18,16 +22,18 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from schemas.micro_event import MicroEvent
-from schemas.timestamps import datetime_to_ms
-from transform.deadletters import make_dead_letter
-from transform.errors import ConcurrencyConflict, TransformError
+from schemas.record import DeadLetter, DeadLetterSource
+from schemas.timestamps import datetime_to_ms, iso_ms
+from transform.deadletters import dead_letter_id, make_dead_letter, raw_text
+from transform.errors import ConcurrencyConflict, StorageUnavailable, TransformError
 from transform.normalize import Rejection, parse_delivery
-from transform.ports import Clock, DeadLetterSink, RecordSink, StateStore
+from transform.ports import Clock, DeadLetterSink, Delete, Put, RecordSink, StateChange, StateStore
 from transform.state import ConversationState, SourcePosition, Timing
 
 log = logging.getLogger(__name__)
 
 MAX_CONFLICT_ATTEMPTS = 5
+STATE_TOO_LARGE = "state-too-large"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +64,8 @@ class Counts:
     conflicts: int = 0
     finalized: int = 0
     purged: int = 0
+    due: int = 0
+    """Timer candidates examined."""
 
     def add(self, other: Counts) -> None:
         """Accumulate another report into this one."""
@@ -75,6 +83,18 @@ class _Touch:
 
     conversation_id: str
     parts: list[tuple[SourcePosition | None, list[MicroEvent]]] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A conversation's new state, ready to commit, and the revision it owes (if any)."""
+
+    state: ConversationState
+    etag: str | None
+    record: dict[str, Any] | None
+    counts: Counts
+    touch: _Touch | None = None
 
 
 class TransformService:
@@ -112,61 +132,138 @@ class TransformService:
             micro_events=batch.micro_events,
         )
         for delivery, rejection in batch.rejections:
-            self._dead_letters.write(
-                make_dead_letter(
-                    rejection, stage="transform", source=delivery.source, received_at_ms=now_ms
-                )
-            )
+            self._dead_letter(delivery, rejection, now_ms)
             counts.dead_letters += 1
-            log.warning(
-                "dead letter stage=transform reason=%s source=%s error=%s",
-                rejection.reason,
-                delivery.source,
-                rejection.error[:200],
-            )
-        for touch in batch.touches.values():
-            counts.add(self._apply(touch, now_ms))
-        return counts
-
-    def _apply(self, touch: _Touch, now_ms: int) -> Counts:
-        conflicts = 0
-        for _ in range(MAX_CONFLICT_ATTEMPTS):
-            counts = Counts(conversations=1, conflicts=conflicts)
-            loaded = self._store.load(touch.conversation_id)
-            state, etag = loaded if loaded else (ConversationState(touch.conversation_id), None)
-            applied_new = changed = False
-            for position, events in touch.parts:
-                if state.already_applied(position):
-                    counts.redelivered += len(events)
-                    continue
-                changed = True
-                for event in events:
-                    if state.add(event, now_ms):
-                        counts.applied += 1
-                        applied_new = True
-                    else:
-                        counts.duplicates += 1
-                state.note_position(position)
-            if not changed:
+        touches = list(batch.touches.values())
+        for attempt in range(MAX_CONFLICT_ATTEMPTS):
+            pending: list[_Pending] = []
+            for touch in touches:
+                prepared = self._prepare(touch, now_ms, presume_absent=attempt == 0)
+                if prepared.touch is None:
+                    counts.add(prepared.counts)
+                else:
+                    pending.append(prepared)
+            touches = self._commit(pending, now_ms, counts)
+            if not touches:
                 return counts
-            record = state.settle(now_ms, self._timing, applied_new=applied_new)
-            if record is not None:
-                counts.add(self._write_record(state, record))
-            try:
-                self._store.save(state, etag, state.next_deadline_ms(self._timing))
-            except ConcurrencyConflict:
-                log.info("state conflict conversation_id=%s: reload", touch.conversation_id)
-                conflicts += 1
-                continue
-            return counts
+        ids = ", ".join(repr(t.conversation_id) for t in touches[:5])
         raise ConcurrencyConflict(
-            f"conversation {touch.conversation_id!r}: state changed under us "
-            f"{MAX_CONFLICT_ATTEMPTS} times in a row; retry the batch"
+            f"conversations {ids}: state changed under us {MAX_CONFLICT_ATTEMPTS} times in a "
+            "row; retry the batch"
         )
 
-    def _write_record(self, state: ConversationState, record: dict[str, Any]) -> Counts:
-        """Write before saving the state that owes it; on failure the state keeps it owed."""
+    def _dead_letter(self, delivery: Delivery, rejection: Rejection, now_ms: int) -> None:
+        self._dead_letters.write(
+            make_dead_letter(
+                rejection, stage="transform", source=delivery.source, received_at_ms=now_ms
+            )
+        )
+        log.warning(
+            "dead letter stage=transform reason=%s source=%s error=%s",
+            rejection.reason,
+            delivery.source,
+            rejection.error[:200],
+        )
+
+    def _prepare(self, touch: _Touch, now_ms: int, *, presume_absent: bool) -> _Pending:
+        """Load and apply one conversation's share; `touch` is None when nothing changed."""
+        counts = Counts(conversations=1)
+        loaded = self._store.load(touch.conversation_id, presume_absent=presume_absent)
+        state, etag = loaded if loaded else (ConversationState(touch.conversation_id), None)
+        applied_new = changed = False
+        for position, events in touch.parts:
+            if state.already_applied(position):
+                counts.redelivered += len(events)
+                continue
+            changed = True
+            for event in events:
+                if state.add(event, now_ms):
+                    counts.applied += 1
+                    applied_new = True
+                else:
+                    counts.duplicates += 1
+            state.note_position(position)
+        if not changed:
+            return _Pending(state, etag, None, counts)
+        record = state.settle(now_ms, self._timing, applied_new=applied_new)
+        return _Pending(state, etag, record, counts, touch)
+
+    def _commit(self, pending: list[_Pending], now_ms: int, counts: Counts) -> list[_Touch]:
+        """Commit prepared states, write what they owe; returns the touches to re-apply."""
+        if not pending:
+            return []
+        changes: list[StateChange] = [
+            Put(p.state, p.etag, p.state.next_deadline_ms(self._timing)) for p in pending
+        ]
+        result = self._store.commit(changes, now_ms)
+        retry: list[_Touch] = []
+        written: list[_Pending] = []
+        for p in pending:
+            assert p.touch is not None
+            conversation_id = p.state.conversation_id
+            if conversation_id in result.conflicts:
+                log.info("state conflict conversation_id=%s: reload and re-apply", conversation_id)
+                counts.conflicts += 1
+                retry.append(p.touch)
+            elif conversation_id in result.too_large:
+                counts.dead_letters += self._park_too_large(p.touch, now_ms)
+            else:
+                counts.add(p.counts)
+                p.etag = result.etags[conversation_id]
+                written.append(p)
+        counts.add(self._write_owed(written, now_ms))
+        return retry
+
+    def _park_too_large(self, touch: _Touch, now_ms: int) -> int:
+        """A conversation that cannot grow: its deliveries become dead letters, kept whole."""
+        for delivery in touch.deliveries:
+            text, encoding = raw_text(delivery.body)
+            letter = DeadLetter(
+                id=dead_letter_id(f"transform-{STATE_TOO_LARGE}", delivery.source, None),
+                stage="transform",
+                reason=STATE_TOO_LARGE,
+                error=f"conversation {touch.conversation_id[:200]!r} outgrew the state store",
+                received_at=iso_ms(now_ms),
+                source=DeadLetterSource.model_validate(delivery.source),
+                raw=text,
+                raw_encoding=encoding,
+            )
+            self._dead_letters.write(letter)
+            log.error(
+                "dead letter stage=transform reason=%s conversation_id=%s source=%s",
+                STATE_TOO_LARGE,
+                touch.conversation_id[:200],
+                delivery.source,
+            )
+        return len(touch.deliveries)
+
+    def _write_owed(self, committed: list[_Pending], now_ms: int) -> Counts:
+        """Write the revisions just committed as owed, then mark them written."""
         counts = Counts()
+        marks: list[StateChange] = []
+        for p in committed:
+            if p.record is None:
+                continue
+            if self._write_record(p.state, p.record, counts):
+                assert p.etag is not None
+                marks.append(Put(p.state, p.etag, p.state.next_deadline_ms(self._timing)))
+        if not marks:
+            return counts
+        try:
+            result = self._store.commit(marks, now_ms)
+        except StorageUnavailable as e:
+            # The records are written; the states still call them owed, so the timer rewrites
+            # the same revisions later. Harmless, and no reason to fail the batch.
+            log.warning("marking %s records written failed: owed to the timer (%s)", len(marks), e)
+            return counts
+        for conversation_id in result.conflicts:
+            log.info("mark conflict conversation_id=%s: left owed", conversation_id)
+        return counts
+
+    def _write_record(
+        self, state: ConversationState, record: dict[str, Any], counts: Counts
+    ) -> bool:
+        """Write one committed revision; on failure the state keeps it owed."""
         try:
             self._records.write(record)
         except TransformError as e:
@@ -177,36 +274,50 @@ class TransformService:
                 state.revision,
                 e,
             )
-            return counts
+            return False
         state.written_revision = state.revision
         counts.revisions_written += 1
         if state.revision == 1:
             counts.finalized += 1
-        return counts
+        return True
 
     def tick(self, limit: int = 1000) -> Counts:
         """The timer's work at `now`: finalize, expire, retry owed writes, purge."""
         now_ms = datetime_to_ms(self._clock.now())
         counts = Counts()
+        changes: list[StateChange] = []
+        pending: dict[str, _Pending] = {}
         for conversation_id in self._store.due(now_ms, limit):
+            counts.due += 1
             loaded = self._store.load(conversation_id)
             if loaded is None:
                 continue
             state, etag = loaded
-            try:
-                if state.expired(now_ms, self._timing):
-                    self._store.delete(conversation_id, etag)
-                    counts.purged += 1
-                    continue
+            if state.expired(now_ms, self._timing):
+                changes.append(Delete(conversation_id, etag))
+                continue
+            if state.next_deadline_ms(self._timing) <= now_ms:
                 record = state.settle(now_ms, self._timing, applied_new=False)
                 if record is None and state.written_revision < state.revision:
                     record = state.current_record()
-                if record is not None:
-                    counts.add(self._write_record(state, record))
-                self._store.save(state, etag, state.next_deadline_ms(self._timing))
-            except ConcurrencyConflict:
-                # A batch got there first; it saw the same deadline and acted on it.
-                log.info("timer conflict conversation_id=%s: skipped", conversation_id)
+                pending[conversation_id] = _Pending(state, etag, record, Counts())
+            # A candidate not due yet is put back too: that moves its index entry to its deadline.
+            changes.append(Put(state, etag, state.next_deadline_ms(self._timing)))
+        if not changes:
+            return counts
+        result = self._store.commit(changes, now_ms)
+        for conversation_id in sorted(result.conflicts):
+            # A batch got there first; it saw the same deadline and acted on it.
+            log.info("timer conflict conversation_id=%s: skipped", conversation_id)
+        for conversation_id in sorted(result.too_large):
+            log.error("timer: state too large conversation_id=%s: skipped", conversation_id)
+        counts.purged += len(result.deleted)
+        committed: list[_Pending] = []
+        for conversation_id, p in pending.items():
+            if conversation_id in result.etags:
+                p.etag = result.etags[conversation_id]
+                committed.append(p)
+        counts.add(self._write_owed(committed, now_ms))
         return counts
 
 
@@ -233,6 +344,7 @@ def parse_batch(deliveries: Sequence[Delivery]) -> ParsedBatch:
         for conversation_id, events in _by_conversation(parsed.events).items():
             touch = batch.touches.setdefault(conversation_id, _Touch(conversation_id))
             touch.parts.append((delivery.position, events))
+            touch.deliveries.append(delivery)
         if parsed.events:
             latest = max(event.timestamp_ms for event in parsed.events)
             if batch.max_timestamp_ms is None or latest > batch.max_timestamp_ms:

@@ -1,0 +1,496 @@
+"""The `StateStore` logic shared by the Table adapter and its in-memory twin.
+
+Both keep state in the layout of `adapters.entity` (shards, state rows, due-index rows, spill
+blobs) and differ only in five primitives: read a row, submit one entity-group transaction,
+query a shard's due-index rows, and write / read / delete spill blobs. The contract tests hold
+both sets of primitives to the same behaviour, so the twin means what the adapter means.
+
+Cost model (SPEC 12 P2): a `commit` groups the changes of a batch by shard and sends one
+transaction per shard (≤ 100 entities, ≤ 3 MiB); each change carries its own ETag
+precondition and moves its due-index row in the same transaction. A bounded LRU cache of
+(encoded state, ETag, index slot, spill name) answers `load` for conversations this process
+wrote last; it is never trusted blindly: a stale entry fails its ETag precondition, is dropped
+and the caller reloads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from adapters.entity import (
+    INDEX_PREFIX,
+    MAX_INLINE_BYTES,
+    MAX_SPILL_BYTES,
+    MAX_TRANSACTION_BYTES,
+    MAX_TRANSACTION_OPS,
+    all_shards,
+    id_of_index_row,
+    index_entity,
+    index_row_key,
+    index_slot,
+    index_upper_bound,
+    key_of_index_row,
+    payload_bytes,
+    shard_of,
+    spill_name,
+    state_blob,
+    state_entity,
+)
+from adapters.opcount import OperationCounter, OperationCounts
+from transform.errors import ConcurrencyConflict, StateTooLarge, StorageUnavailable
+from transform.keys import safe_key
+from transform.ports import CommitResult, Delete, Put, StateChange
+from transform.state import ConversationState, decode_state, encode_state
+
+log = logging.getLogger(__name__)
+
+SPILL_READ_ATTEMPTS = 3
+PRESUME_THRESHOLD = 0.8
+"""Skip the read of a cache miss once at least this share of recent misses were new."""
+PRESUME_WEIGHT = 0.02
+MAX_PRESUMED = 50_000
+
+
+class TransactionRefused(Exception):
+    """One operation of a transaction failed its precondition; nothing was written."""
+
+    def __init__(self, index: int, reason: Literal["conflict", "missing"], detail: str) -> None:
+        super().__init__(f"operation {index} refused ({reason}): {detail}")
+        self.index = index
+        self.reason = reason
+
+
+class TransactionTooLarge(Exception):
+    """The service refused a transaction for its size; smaller ones may pass."""
+
+
+@dataclass(frozen=True, slots=True)
+class TableOp:
+    """One operation of an entity-group transaction; `etag` is an IfNotModified precondition."""
+
+    kind: Literal["create", "update", "upsert", "delete"]
+    entity: dict[str, Any]
+    etag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What must be known of a stored state row to change it atomically with its index row."""
+
+    etag: str
+    slot: int | None
+    spill: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    blob: bytes
+    known: _Known
+
+
+@dataclass(slots=True)
+class _Plan:
+    """The operations of one change, always sent in one transaction."""
+
+    conversation_id: str
+    partition_key: str
+    ops: list[TableOp]
+    size: int
+    blob: bytes | None = None
+    """The encoded state of a put (for the cache); None for a delete."""
+    slot: int | None = None
+    spill: str | None = None
+    upload: bytes | None = None
+    """Bytes to write to `spill` before the transaction."""
+    old_spill: str | None = None
+
+
+class ShardedStateStore(ABC):
+    """`StateStore` over shard transactions, a due index and a write-through LRU cache."""
+
+    def __init__(
+        self, counter: OperationCounter, cache_size: int, shards: int, *, presume_new: bool
+    ) -> None:
+        if cache_size < 0:
+            raise ValueError(f"cache size must be >= 0, got {cache_size}")
+        if not 1 <= shards <= 100:
+            raise ValueError(f"shards must be 1..100, got {shards}")
+        self.counter = counter
+        self.shards = shards
+        self._cache_size = cache_size
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._presume_new = presume_new
+        self._new_rate = 0.0
+        """Moving share of cache misses that turned out to be new conversations."""
+        self._presumed: set[str] = set()
+
+    @property
+    def ops(self) -> OperationCounts:
+        """Requests made so far (a snapshot)."""
+        return self.counter.total()
+
+    # ------------------------------------------------------------------ primitives
+    @abstractmethod
+    def _read_row(
+        self, partition_key: str, row_key: str, *, meta_only: bool = False
+    ) -> tuple[dict[str, Any], str] | None:
+        """One point read: the entity and its ETag, or None."""
+
+    @abstractmethod
+    def _submit(self, partition_key: str, ops: Sequence[TableOp]) -> list[str | None]:
+        """One transaction; the new ETag of each op (None for deletes).
+
+        Raises `TransactionRefused` naming the failed op, or `TransactionTooLarge`.
+        """
+
+    @abstractmethod
+    def _query_index(self, partition_key: str, upper: str, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` due-index rows of a shard with RowKey < `upper`, in RowKey order."""
+
+    @abstractmethod
+    def _spill_write(self, name: str, data: bytes) -> None:
+        """Write a spill blob (same name, same bytes: idempotent)."""
+
+    @abstractmethod
+    def _spill_read(self, name: str) -> bytes | None:
+        """A spill blob, or None if it is gone."""
+
+    @abstractmethod
+    def _spill_delete(self, name: str, *, prefix: bool = False) -> None:
+        """Delete one spill blob, or every blob under a prefix; missing ones are fine."""
+
+    # ------------------------------------------------------------------ cache
+    def _cached(self, conversation_id: str) -> _Cached | None:
+        with self._cache_lock:
+            entry = self._cache.get(conversation_id)
+            if entry is not None:
+                self._cache.move_to_end(conversation_id)
+            return entry
+
+    def _remember(self, conversation_id: str, entry: _Cached) -> None:
+        if self._cache_size == 0:
+            return
+        with self._cache_lock:
+            self._cache[conversation_id] = entry
+            self._cache.move_to_end(conversation_id)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    def _forget(self, conversation_id: str) -> None:
+        with self._cache_lock:
+            self._cache.pop(conversation_id, None)
+
+    def _learn(self, *, new: bool) -> None:
+        with self._cache_lock:
+            self._new_rate += PRESUME_WEIGHT * ((1.0 if new else 0.0) - self._new_rate)
+
+    def _settle_presumed(self, conversation_id: str, *, new: bool) -> None:
+        with self._cache_lock:
+            if conversation_id not in self._presumed:
+                return
+            self._presumed.discard(conversation_id)
+        self._learn(new=new)
+
+    def forget_all(self) -> None:
+        """Drop the cache (a process restart, in tests)."""
+        with self._cache_lock:
+            self._cache.clear()
+
+    # ------------------------------------------------------------------ StateStore
+    def load(
+        self, conversation_id: str, *, presume_absent: bool = False
+    ) -> tuple[ConversationState, str] | None:
+        """The stored state and its ETag, or None; from the cache when this process has it.
+
+        With `presume_absent`, a cache miss is answered None without a read while most recent
+        misses were new conversations (a warm cache: the process has been consuming these
+        partitions); a wrong guess costs a refused insert and a reload, never a wrong write.
+        """
+        entry = self._cached(conversation_id)
+        if entry is not None:
+            self.counter.count("cache_hits")
+            return decode_state(entry.blob), entry.known.etag
+        if presume_absent and self._presume_new and self._new_rate >= PRESUME_THRESHOLD:
+            with self._cache_lock:
+                if len(self._presumed) >= MAX_PRESUMED:
+                    self._presumed.clear()
+                self._presumed.add(conversation_id)
+            self.counter.count("presumed_new")
+            return None
+        read = self._read_state(shard_of(conversation_id, self.shards), safe_key(conversation_id))
+        self._learn(new=read is None)
+        if read is None:
+            return None
+        blob, known = read
+        state = decode_state(blob)
+        self._remember(conversation_id, _Cached(blob, known))
+        return state, known.etag
+
+    def _read_state(self, partition_key: str, key: str) -> tuple[bytes, _Known] | None:
+        for _ in range(SPILL_READ_ATTEMPTS):
+            row = self._read_row(partition_key, key)
+            if row is None:
+                return None
+            entity, etag = row
+            known = _known_of(entity, etag)
+            if known.spill is None:
+                return state_blob(entity), known
+            blob = self._spill_read(known.spill)
+            if blob is not None:
+                return blob, known
+            # A writer replaced the state and removed its old spill blob after our read.
+        raise StorageUnavailable(f"state row {key[:80]!r} keeps pointing at a missing spill blob")
+
+    def commit(self, changes: Sequence[StateChange], now_ms: int) -> CommitResult:
+        """Apply changes in one transaction per shard; each stands or falls on its own ETag."""
+        return self._commit(changes, now_ms)
+
+    def save(self, state: ConversationState, etag: str | None, deadline_ms: int) -> str:
+        """One put, indexed exactly at its deadline."""
+        result = self._commit([Put(state, etag, deadline_ms)], None)
+        conversation_id = state.conversation_id
+        if conversation_id in result.too_large:
+            raise StateTooLarge(f"state for {conversation_id[:80]!r} outgrew every limit")
+        if conversation_id in result.conflicts:
+            raise ConcurrencyConflict(f"state for {conversation_id[:80]!r} has changed")
+        return result.etags[conversation_id]
+
+    def delete(self, conversation_id: str, etag: str) -> None:
+        """One delete."""
+        result = self._commit([Delete(conversation_id, etag)], None)
+        if conversation_id in result.conflicts:
+            raise ConcurrencyConflict(f"state for {conversation_id[:80]!r} has changed")
+
+    def _commit(self, changes: Sequence[StateChange], now_ms: int | None) -> CommitResult:
+        result = CommitResult()
+        plans: list[_Plan] = []
+        seen: set[str] = set()
+        for change in changes:
+            conversation_id = (
+                change.state.conversation_id if isinstance(change, Put) else change.conversation_id
+            )
+            if conversation_id in seen:
+                raise ValueError(f"conversation {conversation_id[:80]!r} twice in one commit")
+            seen.add(conversation_id)
+            known: _Known | None = None
+            if change.etag is not None:
+                known = self._known(conversation_id, change.etag)
+                if known is None:
+                    result.conflicts.add(conversation_id)
+                    self._forget(conversation_id)
+                    continue
+            try:
+                plans.append(_plan(change, known, now_ms, self.shards))
+            except StateTooLarge as e:
+                log.error("state too large conversation_id=%s: %s", conversation_id[:200], e)
+                result.too_large.add(conversation_id)
+        for plan in plans:
+            if plan.upload is not None and plan.spill is not None:
+                self._spill_write(plan.spill, plan.upload)  # before the row that points at it
+        by_shard: dict[str, list[_Plan]] = {}
+        for plan in plans:
+            by_shard.setdefault(plan.partition_key, []).append(plan)
+        for partition_key, group in by_shard.items():
+            for transaction in _pack(group):
+                self._transact(partition_key, transaction, result)
+        for plan in plans:
+            self._clean_spill(plan, result)
+        return result
+
+    def _known(self, conversation_id: str, etag: str) -> _Known | None:
+        """The stored row's index slot and spill if its ETag is `etag`; None if it is not."""
+        entry = self._cached(conversation_id)
+        if entry is not None and entry.known.etag == etag:
+            return entry.known
+        row = self._read_row(
+            shard_of(conversation_id, self.shards), safe_key(conversation_id), meta_only=True
+        )
+        if row is None or row[1] != etag:
+            return None
+        return _known_of(row[0], row[1])
+
+    def _transact(self, partition_key: str, plans: list[_Plan], result: CommitResult) -> None:
+        remaining = list(plans)
+        while remaining:
+            ops: list[TableOp] = []
+            owners: list[tuple[_Plan, int]] = []
+            for plan in remaining:
+                for position, op in enumerate(plan.ops):
+                    ops.append(op)
+                    owners.append((plan, position))
+            try:
+                etags = self._submit(partition_key, ops)
+            except TransactionTooLarge:
+                if len(remaining) == 1:
+                    (plan,) = remaining
+                    log.error("state too large conversation_id=%s", plan.conversation_id[:200])
+                    result.too_large.add(plan.conversation_id)
+                    return
+                half = len(remaining) // 2
+                self._transact(partition_key, remaining[:half], result)
+                self._transact(partition_key, remaining[half:], result)
+                return
+            except TransactionRefused as refused:
+                plan, position = owners[refused.index] if refused.index < len(owners) else owners[0]
+                if position > 0 and refused.reason == "missing":
+                    # An index row that should exist does not (edited by hand?): stop deleting it.
+                    log.warning(
+                        "index row missing conversation_id=%s row_key=%s: dropped its delete",
+                        plan.conversation_id[:200],
+                        plan.ops[position].entity["RowKey"][:80],
+                    )
+                    del plan.ops[position]
+                    continue
+                result.conflicts.add(plan.conversation_id)
+                self._forget(plan.conversation_id)
+                self._settle_presumed(plan.conversation_id, new=False)
+                remaining.remove(plan)
+                continue
+            offset = 0
+            for plan in remaining:
+                etag = etags[offset]
+                offset += len(plan.ops)
+                if plan.blob is None:
+                    result.deleted.add(plan.conversation_id)
+                    self._forget(plan.conversation_id)
+                else:
+                    assert etag is not None
+                    result.etags[plan.conversation_id] = etag
+                    self._settle_presumed(plan.conversation_id, new=True)
+                    known = _Known(etag, plan.slot, plan.spill)
+                    self._remember(plan.conversation_id, _Cached(plan.blob, known))
+            return
+
+    def _clean_spill(self, plan: _Plan, result: CommitResult) -> None:
+        """Best effort: a failure leaves an unreferenced blob, never a broken state."""
+        try:
+            if plan.conversation_id in result.deleted and plan.old_spill is not None:
+                self._spill_delete(plan.old_spill.rsplit("/", 1)[0] + "/", prefix=True)
+            elif (
+                plan.conversation_id in result.etags
+                and plan.old_spill is not None
+                and plan.old_spill != plan.spill
+            ):
+                self._spill_delete(plan.old_spill)
+        except StorageUnavailable as e:
+            log.warning("spill cleanup failed conversation_id=%s: %s", plan.conversation_id, e)
+
+    def due(self, now_ms: int, limit: int) -> list[str]:
+        """Conversations whose index slot has come (each shard's index, in slot order)."""
+        upper = index_upper_bound(now_ms)
+        rows: list[tuple[str, str, dict[str, Any]]] = []
+        for partition_key in all_shards(self.shards):
+            for row in self._query_index(partition_key, upper, limit):
+                rows.append((str(row["RowKey"]), partition_key, row))
+        rows.sort(key=lambda found: (found[0], found[1]))
+        ids: list[str] = []
+        seen: set[str] = set()
+        for _, partition_key, row in rows:
+            if len(ids) >= limit:
+                break
+            conversation_id = id_of_index_row(row)
+            if conversation_id is None:
+                read = self._read_state(partition_key, key_of_index_row(row))
+                if read is None:
+                    continue
+                conversation_id = decode_state(read[0]).conversation_id
+            if conversation_id not in seen:
+                seen.add(conversation_id)
+                ids.append(conversation_id)
+        return ids
+
+
+def _known_of(entity: dict[str, Any], etag: str) -> _Known:
+    slot = entity.get("Slot")
+    spill = entity.get("Spill")
+    return _Known(etag, None if slot is None else int(slot), str(spill) if spill else None)
+
+
+def _plan(change: StateChange, known: _Known | None, now_ms: int | None, shards: int) -> _Plan:
+    """The operations of one change: the state row and, when its slot moves, its index rows."""
+    if isinstance(change, Delete):
+        assert known is not None
+        partition_key = shard_of(change.conversation_id, shards)
+        key = safe_key(change.conversation_id)
+        ops = [TableOp("delete", {"PartitionKey": partition_key, "RowKey": key}, known.etag)]
+        if known.slot is not None:
+            row = {"PartitionKey": partition_key, "RowKey": index_row_key(known.slot, key)}
+            ops.append(TableOp("delete", row))
+        return _Plan(change.conversation_id, partition_key, ops, 512, old_spill=known.spill)
+    state = change.state
+    conversation_id = state.conversation_id
+    blob = encode_state(state)
+    key = safe_key(conversation_id)
+    current = known.slot if known else None
+    slot = index_slot(change.deadline_ms, now_ms, current)
+    spill: str | None = None
+    if len(blob) > MAX_INLINE_BYTES:
+        if len(blob) > MAX_SPILL_BYTES:
+            raise StateTooLarge(
+                f"conversation {conversation_id[:80]!r}: state is {len(blob)} bytes compressed; "
+                f"the limit is {MAX_SPILL_BYTES}"
+            )
+        spill = spill_name(key, blob)
+    entity = state_entity(
+        conversation_id,
+        blob,
+        change.deadline_ms,
+        state.revision,
+        slot_ms=slot,
+        spill=spill,
+        shards=shards,
+    )
+    ops = [TableOp("create", entity) if known is None else TableOp("update", entity, known.etag)]
+    if current is not None and current != slot:
+        ops.append(
+            TableOp(
+                "delete",
+                {"PartitionKey": entity["PartitionKey"], "RowKey": index_row_key(current, key)},
+            )
+        )
+    if current != slot:
+        ops.append(TableOp("upsert", index_entity(conversation_id, slot, shards)))
+    return _Plan(
+        conversation_id,
+        entity["PartitionKey"],
+        ops,
+        sum(payload_bytes(op.entity) for op in ops),
+        blob=blob,
+        slot=slot,
+        spill=spill,
+        upload=blob if spill is not None else None,
+        old_spill=known.spill if known else None,
+    )
+
+
+def _pack(plans: list[_Plan]) -> Iterator[list[_Plan]]:
+    """Whole plans into transactions of at most 100 operations and about 3 MiB."""
+    batch: list[_Plan] = []
+    ops = size = 0
+    for plan in plans:
+        if batch and (
+            ops + len(plan.ops) > MAX_TRANSACTION_OPS or size + plan.size > MAX_TRANSACTION_BYTES
+        ):
+            yield batch
+            batch, ops, size = [], 0, 0
+        batch.append(plan)
+        ops += len(plan.ops)
+        size += plan.size
+    if batch:
+        yield batch
+
+
+__all__ = [
+    "INDEX_PREFIX",
+    "ShardedStateStore",
+    "TableOp",
+    "TransactionRefused",
+    "TransactionTooLarge",
+]

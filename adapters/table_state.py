@@ -1,0 +1,209 @@
+"""`StateStore` on Azure Table Storage (state, due index) and Blob Storage (spilled state).
+
+The logic is `ShardedStateStore`'s; this module only speaks the SDK: point reads, one
+entity-group transaction per shard per commit (`update_entity` semantics with
+`etag` + `MatchConditions.IfNotModified`, inserts that fail on existing rows), a RowKey-range
+query per shard for the due index, and a container for state beyond one entity. Failed
+preconditions map to `ConcurrencyConflict` (via the base), everything transient to
+`StorageUnavailable`. Clients are built once per worker and shared (they are thread-safe).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import (
+    EdmType,
+    EntityProperty,
+    RequestTooLargeError,
+    TableClient,
+    TableTransactionError,
+    UpdateMode,
+)
+from azure.storage.blob import ContainerClient
+
+from adapters.azure_errors import storage_call
+from adapters.entity import INDEX_PREFIX, STATE_SHARDS
+from adapters.opcount import METRICS, OperationCounter
+from adapters.sharded_state import (
+    ShardedStateStore,
+    TableOp,
+    TransactionRefused,
+    TransactionTooLarge,
+)
+from transform.errors import StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+_CONFLICT_CODES = {"UpdateConditionNotSatisfied", "ConditionNotMet", "EntityAlreadyExists"}
+
+
+class TableStateStore(ShardedStateStore):
+    """Conversation state in one table (sharded) with spill blobs in one container."""
+
+    def __init__(
+        self,
+        table: TableClient,
+        spill: ContainerClient,
+        *,
+        counter: OperationCounter = METRICS,
+        cache_size: int = 20_000,
+        shards: int = STATE_SHARDS,
+        presume_new: bool = True,
+    ) -> None:
+        super().__init__(counter, cache_size, shards, presume_new=presume_new)
+        self._table = table
+        self._spill = spill
+        self._ready_lock = threading.Lock()
+        self._table_ready = False
+        self._spill_ready = False
+
+    # ------------------------------------------------------------------ setup
+    def ensure_table(self) -> None:
+        """Create the table if it does not exist (once per process)."""
+        with self._ready_lock:
+            if self._table_ready:
+                return
+            with (
+                storage_call(f"create table {self._table.table_name}"),
+                contextlib.suppress(ResourceExistsError),
+            ):
+                self._table.create_table()
+            self._table_ready = True
+
+    def _ensure_spill(self) -> None:
+        with self._ready_lock:
+            if self._spill_ready:
+                return
+            with (
+                storage_call(f"create container {self._spill.container_name}"),
+                contextlib.suppress(ResourceExistsError),
+            ):
+                self._spill.create_container()
+            self._spill_ready = True
+
+    # ------------------------------------------------------------------ primitives
+    def _read_row(
+        self, partition_key: str, row_key: str, *, meta_only: bool = False
+    ) -> tuple[dict[str, Any], str] | None:
+        self.counter.count("table_reads")
+        select = ["Slot", "Spill"] if meta_only else None
+        with storage_call("state read"):
+            try:
+                entity = self._table.get_entity(partition_key, row_key, select=select)
+            except ResourceNotFoundError as e:
+                if _is_table_missing(e):
+                    self.ensure_table()
+                return None
+        return _plain(entity), str(entity.metadata["etag"])
+
+    def _submit(self, partition_key: str, ops: Sequence[TableOp]) -> list[str | None]:
+        operations: list[Any] = [_operation(op) for op in ops]
+        for attempt in range(2):
+            self.counter.count("table_writes")
+            self.counter.count("table_entities", len(ops))
+            with storage_call("state transaction"):
+                try:
+                    results = self._table.submit_transaction(operations)
+                except RequestTooLargeError as e:
+                    raise TransactionTooLarge(str(e)) from e
+                except TableTransactionError as e:
+                    code = str(getattr(e, "error_code", "") or "")
+                    if code == "TableNotFound" and attempt == 0:
+                        self._table_ready = False
+                        self.ensure_table()
+                        continue
+                    if e.status_code == 413:
+                        raise TransactionTooLarge(str(e)) from e
+                    if code in _CONFLICT_CODES or e.status_code in (409, 412):
+                        raise TransactionRefused(e.index, "conflict", code) from e
+                    if code == "ResourceNotFound" or e.status_code == 404:
+                        raise TransactionRefused(e.index, "missing", code) from e
+                    raise
+            return [result.get("etag") for result in results]
+        raise StorageUnavailable(f"table {self._table.table_name} keeps disappearing")
+
+    def _query_index(self, partition_key: str, upper: str, limit: int) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        with storage_call("due-index query"):
+            pages = self._table.query_entities(
+                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                parameters={"pk": partition_key, "lo": INDEX_PREFIX, "hi": upper},
+                select=["RowKey", "ConversationId"],
+                results_per_page=min(max(limit, 1), 1000),
+            ).by_page()
+            try:
+                for page in pages:
+                    self.counter.count("table_queries")
+                    found.extend(_plain(entity) for entity in page)
+                    if len(found) >= limit:
+                        break
+            except ResourceNotFoundError as e:
+                if not _is_table_missing(e):
+                    raise
+                self.ensure_table()
+        for row in found:
+            row.setdefault("PartitionKey", partition_key)
+        return found[:limit]
+
+    def _spill_write(self, name: str, data: bytes) -> None:
+        self._ensure_spill()
+        self.counter.count("blob_writes")
+        with storage_call("spill write"):
+            self._spill.upload_blob(name, data, overwrite=True)
+
+    def _spill_read(self, name: str) -> bytes | None:
+        self.counter.count("blob_reads")
+        with storage_call("spill read"):
+            try:
+                return self._spill.download_blob(name).readall()
+            except ResourceNotFoundError:
+                return None
+
+    def _spill_delete(self, name: str, *, prefix: bool = False) -> None:
+        with storage_call("spill delete"):
+            names = [name]
+            if prefix:
+                self.counter.count("blob_reads")
+                names = [blob.name for blob in self._spill.list_blobs(name_starts_with=name)]
+            for found in names:
+                self.counter.count("blob_writes")
+                with contextlib.suppress(ResourceNotFoundError):
+                    self._spill.delete_blob(found)
+
+
+def _is_table_missing(error: ResourceNotFoundError) -> bool:
+    return str(getattr(error, "error_code", "") or "") == "TableNotFound"
+
+
+def _plain(entity: Any) -> dict[str, Any]:
+    """An entity as plain values (the SDK hands Int64 back wrapped)."""
+    return {k: v.value if isinstance(v, EntityProperty) else v for k, v in entity.items()}
+
+
+def _typed(entity: dict[str, Any]) -> dict[str, Any]:
+    """Every int as Int64: slots and deadlines are epoch ms, past the SDK's Int32 default."""
+    return {
+        k: EntityProperty(v, EdmType.INT64) if isinstance(v, int) and not isinstance(v, bool) else v
+        for k, v in entity.items()
+    }
+
+
+def _operation(op: TableOp) -> tuple[Any, ...]:
+    entity = _typed(op.entity)
+    if op.kind == "create":
+        return ("create", entity)
+    if op.kind == "upsert":
+        return ("upsert", entity, {"mode": UpdateMode.REPLACE})
+    condition: dict[str, Any] = (
+        {"etag": op.etag, "match_condition": MatchConditions.IfNotModified} if op.etag else {}
+    )
+    if op.kind == "update":
+        return ("update", entity, {"mode": UpdateMode.REPLACE, **condition})
+    return ("delete", entity, condition)
