@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--fsync-interval",
         type=float,
         default=1.0,
-        help="seconds between fsyncs of written logs (0: as often as possible)",
+        help="seconds between fsyncs of written logs (0: fsync every send before accepting it)",
     )
     parser.add_argument("--log-file", type=Path, default=None, help="log here instead of stderr")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")

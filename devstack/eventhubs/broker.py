@@ -18,7 +18,7 @@ from typing import Protocol
 from devstack.eventhubs import messages
 from devstack.eventhubs.config import EmulatorConfig, HubConfig
 from devstack.eventhubs.partitioning import partition_for_key
-from devstack.eventhubs.storage import LogSettings, PartitionInfo, PartitionLog
+from devstack.eventhubs.storage import DataDirLock, LogSettings, PartitionInfo, PartitionLog
 
 _LOG = logging.getLogger(__name__)
 
@@ -63,18 +63,28 @@ class Broker:
         data_dir: Path,
         *,
         retention_ms: int,
+        fsync_each_append: bool = False,
         clock: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self.config = config
         self.created_at_ms = clock()
         self.retention_ms = retention_ms
         self._clock = clock
-        settings = LogSettings(segment_max_age_ms=max(1, min(3_600_000, retention_ms // 4)))
+        settings = LogSettings(
+            segment_max_age_ms=max(1, min(3_600_000, retention_ms // 4)),
+            fsync_each_append=fsync_each_append,
+        )
+        self._lock = DataDirLock(data_dir)
+        self._lock.acquire()
         self._logs: dict[tuple[str, int], PartitionLog] = {}
-        for hub in config.hubs:
-            for index in range(hub.partition_count):
-                directory = data_dir / config.namespace.lower() / hub.name.lower() / str(index)
-                self._logs[(hub.name, index)] = PartitionLog(directory, settings)
+        try:
+            for hub in config.hubs:
+                for index in range(hub.partition_count):
+                    directory = data_dir / config.namespace.lower() / hub.name.lower() / str(index)
+                    self._logs[(hub.name, index)] = PartitionLog(directory, settings)
+        except BaseException:
+            self.close()
+            raise
         self._round_robin = {
             hub.name: itertools.cycle(range(hub.partition_count)) for hub in config.hubs
         }
@@ -196,5 +206,8 @@ class Broker:
         return sum(log.trim(cutoff) for _, _, log in self.logs())
 
     def close(self) -> None:
-        for _, _, log in self.logs():
+        """fsync and close every log, then release the data dir."""
+        for log in self._logs.values():
             log.close()
+        self._logs.clear()
+        self._lock.release()

@@ -227,7 +227,10 @@ class InboundScanner:
             self._on_attach(frame, list_pos, channel)
         elif code == DETACH:
             handle = self._fields(frame, list_pos, 1)[0]
-            self._sending_links.pop((channel, handle), None)
+            sender = self._sending_links.pop((channel, handle), None)
+            if sender is not None:  # forget formats of deliveries that never completed
+                for key in [k for k in self._formats if k[0] == sender]:
+                    del self._formats[key]
             name = self._receiving_links.pop((channel, handle), None)
             if name is not None:
                 self._capabilities.pop(name, None)

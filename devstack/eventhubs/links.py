@@ -368,6 +368,10 @@ class ConsumerLink(LinkHandler):
         while (credit := cproton.pn_link_credit(impl)) > 0:
             batch = log.read(self._next_sequence, min(credit, READ_BATCH), READ_BYTES)
             if not batch:
+                # Caught up: a client that asked to drain gets its unused credit back.
+                if self.link.drain_mode:
+                    self.link.drained()
+                    self.context.request_flush()
                 break
             metrics = self._runtime_metrics() if self._metrics else None
             for event in batch:

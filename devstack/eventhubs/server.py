@@ -53,7 +53,12 @@ class EmulatorServer:
     def __init__(self, config: EmulatorConfig, settings: ServerSettings) -> None:
         self.config = config
         self.settings = settings
-        self.broker = Broker(config, settings.data_dir, retention_ms=settings.retention_ms)
+        self.broker = Broker(
+            config,
+            settings.data_dir,
+            retention_ms=settings.retention_ms,
+            fsync_each_append=settings.fsync_interval == 0,
+        )
         self._connections: set[AmqpConnection] = set()
         self._amqp_server: asyncio.Server | None = None
         self._health_server: asyncio.Server | None = None

@@ -16,6 +16,7 @@ A torn record at the end of the newest segment (a crash mid-write) is cut off on
 from __future__ import annotations
 
 import bisect
+import fcntl
 import logging
 import os
 import struct
@@ -45,10 +46,47 @@ _OPEN_READERS = 4  # closed-segment file descriptors kept open per partition
 
 @dataclass(frozen=True, slots=True)
 class LogSettings:
-    """How segments roll: by size, and by age so retention can trim at a useful granularity."""
+    """How segments roll (by size, and by age so retention can trim at a useful granularity),
+    and whether every append is fsynced before it is acknowledged (else `flush` does it)."""
 
     segment_max_bytes: int = 64 * 1024 * 1024
     segment_max_age_ms: int = 3_600_000
+    fsync_each_append: bool = False
+
+
+class DataDirLock:
+    """An exclusive lock on the data dir, so two emulators never write the same logs."""
+
+    FILE_NAME = ".lock"
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / self.FILE_NAME
+        self._fd = -1
+
+    def acquire(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise StorageError(f"cannot create {self.path}: {e}; check --data-dir") from e
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            msg = (
+                f"data dir {self.path.parent} is in use by another emulator (pid {holder});"
+                " stop it or pass another --data-dir"
+            )
+            raise StorageError(msg) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing drops the flock; a killed process drops it too
+            self._fd = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +319,8 @@ class PartitionLog:
                 lengths.append(length)
                 offset += length
             _write_all(self._write_fd, chunk)
+            if self._settings.fsync_each_append:
+                os.fsync(self._write_fd)
         except OSError as e:
             raise StorageError(f"cannot append to {self.directory}: {e}") from e
         active = self._segments[-1]

@@ -407,6 +407,15 @@ def test_one_mebibyte_limit(emulator: Emulator, producer: EventHubProducerClient
     producer.send_event(EventData("still fine"), partition_id="1")  # the link survived
     assert last_sequence(emulator, "1") == before + 1
 
+    # The largest event that fits goes through and comes back in several frames, intact.
+    largest = producer.create_batch(partition_id="1")
+    body = bytes(range(256)) * 4000  # 1,024,000 bytes
+    largest.add(EventData(body))
+    producer.send_batch(largest)
+    (received,) = receive(emulator, "1", 1, starting_position=before + 1)
+    assert b"".join(received.body) == body
+    assert received.sequence_number == before + 2
+
 
 # ============================================================================== receiving
 
@@ -623,35 +632,33 @@ async def test_async_producer_and_load_balanced_consumer(emulator: Emulator) -> 
 def test_kill_and_restart_keeps_events_numbers_and_offsets(tmp_path: Path) -> None:
     instance = Emulator(tmp_path / "data", tmp_path / "emulator.log")
     with running(instance):
-        producer = instance.producer()
+        # One producer stays open across the crash, as an app's would (short retry backoff).
+        producer = instance.producer(BIG_HUB, retry_backoff_factor=0.05)
         try:
             send(producer, [f"d-{i}" for i in range(5)], partition_id="0")
             send(producer, ["k-1", "k-2"], partition_key="durable")
             before = producer.get_partition_properties("0")
             before_health = instance.health()["hubs"]
-        finally:
-            producer.close()
-        events = receive(instance, "0", 5, starting_position="-1")
-        checkpoint = events[2]  # as if a consumer had checkpointed here
-        instance.kill()
-        assert checkpoint.offset is not None
+            events = receive(instance, "0", 5, hub=BIG_HUB, starting_position="-1")
+            checkpoint = events[2]  # as if a consumer had checkpointed here
+            assert checkpoint.offset is not None
 
-        instance.start()  # same ports, same data dir
-        producer = instance.producer()
-        try:
+            instance.kill()
+            instance.start()  # same ports, same data dir
+
             assert producer.get_partition_properties("0") == before
             assert instance.health()["hubs"] == before_health  # every partition, every field
-            resumed = receive(instance, "0", 2, starting_position=checkpoint.offset)
+            resumed = receive(instance, "0", 2, hub=BIG_HUB, starting_position=checkpoint.offset)
             assert [(e.sequence_number, e.offset, e.body_as_str()) for e in resumed] == [
                 (e.sequence_number, e.offset, e.body_as_str()) for e in events[3:5]
             ]
-            producer.send_event(EventData("after-restart"), partition_id="0")
-            newest = receive(instance, "0", 1, starting_position=events[-1].offset)
+            producer.send_event(EventData("after-restart"), partition_id="0")  # reconnects
         finally:
             producer.close()
-        assert newest[0].sequence_number == events[-1].sequence_number + 1
-        assert int(newest[0].offset) > int(events[-1].offset)
-        assert newest[0].body_as_str() == "after-restart"
+        (newest,) = receive(instance, "0", 1, hub=BIG_HUB, starting_position=events[-1].offset)
+        assert newest.sequence_number == events[-1].sequence_number + 1
+        assert int(newest.offset) > int(events[-1].offset)
+        assert newest.body_as_str() == "after-restart"
 
         assert instance.stop() == 0  # SIGTERM: clean shutdown
         assert "eventhubs emulator stopped" in instance.log_tail()

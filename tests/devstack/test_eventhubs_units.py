@@ -38,6 +38,7 @@ from devstack.eventhubs.errors import AmqpDecodeError, ConfigError, StorageError
 from devstack.eventhubs.partitioning import partition_for_key, partition_hash
 from devstack.eventhubs.storage import (
     NEVER_ENQUEUED_MS,
+    DataDirLock,
     LogSettings,
     PartitionLog,
 )
@@ -513,6 +514,23 @@ def test_retention_trims_whole_old_segments_and_keeps_numbering(tmp_path: Path) 
     assert again.info() == info
     assert again.append(_events(1, "new"), clock.now_ms) == 5
     assert int(again.info().last_offset) > int(last_offset)
+
+
+def test_a_data_dir_serves_one_emulator_at_a_time(tmp_path: Path) -> None:
+    first = DataDirLock(tmp_path)
+    first.acquire()
+    with pytest.raises(StorageError, match="in use by another emulator"):
+        DataDirLock(tmp_path).acquire()
+    first.release()
+    second = DataDirLock(tmp_path)
+    second.acquire()
+    second.release()
+
+
+def test_fsync_each_append_still_appends(tmp_path: Path) -> None:
+    log = PartitionLog(tmp_path / "p", LogSettings(fsync_each_append=True))
+    assert log.append(_events(2), 1) == 0
+    assert _bodies(log, 0) == [b"e0", b"e1"]
 
 
 # ------------------------------------------------------------------------------ config
