@@ -305,7 +305,9 @@ def _not_object(rng: Random, item: Item, marker: str) -> Item | None:
     text = rng.choice(
         (f'"{marker}: not a payload"', str(900_000 + serial), "null", "true", "false")
     )
-    return _broken(text, item, f"top-level JSON {text[:12]!s} instead of an object")
+    made = _broken(text, item, f"top-level JSON {text[:12]!s} instead of an object")
+    made.conversation_id = None  # nothing of a conversation in it
+    return made
 
 
 def _unrecognised(rng: Random, item: Item, marker: str) -> Item | None:
