@@ -164,7 +164,7 @@ def verify_details(report: Report, limit: int) -> list[Table]:
                 diff.field,
                 short(diff.expected, 40),
                 short(diff.actual, 40),
-                short(diff.note, 60),
+                short(diff.note, 160),
             )
         tables.append(table)
     others = [r for r in report.records if r.status in ("missing", "unexpected")]
