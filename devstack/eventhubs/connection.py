@@ -31,7 +31,6 @@ _LOG = logging.getLogger(__name__)
 
 CONTAINER_ID = "devstack-eventhubs"
 SERVER_MAX_FRAME_SIZE = 1024 * 1024
-_REMOTE_ACTIVE = Endpoint.REMOTE_ACTIVE
 _LOCAL_ACTIVE = Endpoint.LOCAL_ACTIVE
 
 
@@ -67,7 +66,6 @@ class AmqpConnection(asyncio.Protocol):
             Event.LINK_REMOTE_OPEN: self._on_link_remote_open,
             Event.LINK_REMOTE_CLOSE: self._on_link_remote_close,
             Event.LINK_REMOTE_DETACH: self._on_link_remote_close,
-            Event.LINK_FINAL: self._on_link_final,
             Event.LINK_FLOW: self._on_link_flow,
             Event.DELIVERY: self._on_delivery,
         }
@@ -81,13 +79,15 @@ class AmqpConnection(asyncio.Protocol):
         _LOG.debug("connection opened peer=%s", self._peer)
 
     def data_received(self, data: bytes) -> None:
-        view = memoryview(self.scanner.feed(data))
-        while view:
+        data = self.scanner.feed(data)
+        while data:
             capacity = self._transport.capacity()
             if capacity <= 0:
                 break  # the transport stopped reading (closing); drop the rest
-            chunk, view = view[:capacity], view[capacity:]
-            self._transport.push(bytes(chunk))
+            chunk, data = (
+                (data, b"") if capacity >= len(data) else (data[:capacity], data[capacity:])
+            )
+            self._transport.push(chunk)
             self._process()
         self._flush()
 
@@ -200,16 +200,14 @@ class AmqpConnection(asyncio.Protocol):
 
     def _on_link_remote_close(self, event: Event) -> None:
         link: Any = event.link
-        handler = self._handlers.get(link)
+        handler = self._handlers.pop(link, None)
         if handler is not None:
             handler.on_remote_close()
         if isinstance(handler, ReplyLink):
             self._reply_links.pop((link.session, handler.node), None)
         if link.state & _LOCAL_ACTIVE:
             link.close()
-
-    def _on_link_final(self, event: Event) -> None:
-        self._handlers.pop(event.link, None)
+        link.free()  # long-lived connections attach and detach links many times
 
     def _on_link_flow(self, event: Event) -> None:
         handler = self._handlers.get(event.link)

@@ -210,6 +210,11 @@ class ProducerLink(LinkHandler):
         if not delivery.readable:
             return
         tag = delivery_tag(delivery)
+        if delivery.aborted:  # the client gave up on a multi-frame transfer
+            self._oversized.pop(tag, None)
+            self.context.scanner.message_format(self.link.name, tag)
+            delivery.settle()
+            return
         if delivery.partial:
             # Read nothing until complete, unless it is already too big: then drop the bytes.
             if tag in self._oversized or delivery.pending > MAX_MESSAGE_SIZE:
