@@ -282,8 +282,8 @@ class Stack:
         hosts = [n for n in names if n.startswith("host-")]
         with ThreadPoolExecutor(max_workers=max(len(hosts), 1)) as pool:
             list(pool.map(self._stop_part, hosts))
-        for name in (EVENTHUBS, AZURITE):
-            self._stop_part(name)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(self._stop_part, (EVENTHUBS, AZURITE)))
 
     def status(self) -> list[PartStatus]:
         """Health of every part this stack is configured to run."""

@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_CONTAINER = "azure-webjobs-eventhub"
 DEFAULT_CONSUMER_GROUP = "$Default"
 RESTART_DELAY_S = 2.0
+CLOSE_TIMEOUT_S = 15.0
+RUNNER_GRACE_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -165,15 +167,20 @@ class EventHubTriggerListener:
                     len(pending),
                 )
         if self._client is not None:
-            await self._client.close()
-        if self._runner is not None:
             try:
-                await asyncio.wait_for(self._runner, timeout=self._balancing.interval_s * 3 + 5)
+                # Stops the partition consumers and releases their ownership blobs.
+                await asyncio.wait_for(self._client.close(), timeout=CLOSE_TIMEOUT_S)
             except TimeoutError:
-                self._runner.cancel()
                 logger.warning(
-                    "event hub receiver did not stop in time function=%s", self.function_name
+                    "event hub client did not close in time function=%s", self.function_name
                 )
+        if self._runner is not None:
+            # After close() the SDK's receive call only sleeps out its load-balancing interval;
+            # cancelling it then saves up to that interval on every shutdown.
+            done, _ = await asyncio.wait({self._runner}, timeout=RUNNER_GRACE_S)
+            if not done:
+                self._runner.cancel()
+                await asyncio.gather(self._runner, return_exceptions=True)
 
     async def _ensure_checkpoint_container(self) -> None:
         async with self._storage.blob_service_client() as service:
@@ -220,17 +227,19 @@ class EventHubTriggerListener:
             self._options.max_event_batch_size,
             self._options.prefetch_count,
         )
-        async with client:
-            await client.receive_batch(
-                on_event_batch=self._on_event_batch,
-                max_batch_size=self._options.max_event_batch_size,
-                prefetch=self._options.prefetch_count,
-                starting_position=self._options.initial_offset.starting_position(),
-                on_error=self._on_error,
-                on_partition_initialize=self._on_partition_initialize,
-                on_partition_close=self._on_partition_close,
-            )
-        await checkpoint_store.close()
+        try:
+            async with client:
+                await client.receive_batch(
+                    on_event_batch=self._on_event_batch,
+                    max_batch_size=self._options.max_event_batch_size,
+                    prefetch=self._options.prefetch_count,
+                    starting_position=self._options.initial_offset.starting_position(),
+                    on_error=self._on_error,
+                    on_partition_initialize=self._on_partition_initialize,
+                    on_partition_close=self._on_partition_close,
+                )
+        finally:
+            await checkpoint_store.close()
 
     async def _on_partition_initialize(self, context: PartitionContext) -> None:
         self.stats.owned_partitions.add(context.partition_id)

@@ -92,6 +92,12 @@ def checkpoints(stack: Stack, hub: str) -> dict[str, Checkpoint]:
     return found
 
 
+def checkpoint_sequence(stack: Stack, hub: str, partition: str) -> int | None:
+    """The checkpointed sequence number of one partition, None before the first checkpoint."""
+    found = checkpoints(stack, hub).get(partition)
+    return found.sequence_number if found is not None else None
+
+
 def owned_partitions(stack: Stack, instance: int, function: str = "record_batch") -> set[str]:
     status = stack.host_status(instance) or {}
     for listener in status.get("listeners", []):

@@ -15,6 +15,7 @@ from tests.devstack.helpers import (
     bodies_of,
     checkpoint_blobs,
     checkpoint_prefix,
+    checkpoint_sequence,
     checkpoints,
     echo_env,
     produce,
@@ -108,10 +109,7 @@ def test_failed_invocation_is_still_checkpointed(start_hosts: HostStarter, tmp_p
     partition = rows[0]["partition"]
     last_sequence = max(r["sequence"] for r in rows)
     wait_until(
-        lambda: (
-            partition in checkpoints(stack, "echo-fail")
-            and checkpoints(stack, "echo-fail")[partition].sequence_number == last_sequence
-        ),
+        lambda: checkpoint_sequence(stack, "echo-fail", partition) == last_sequence,
         10,
         "a checkpoint after the failed invocation",
     )
@@ -138,9 +136,9 @@ def test_failed_invocation_is_still_checkpointed(start_hosts: HostStarter, tmp_p
 def test_no_checkpoint_while_retrying_then_checkpoint(
     start_hosts: HostStarter, tmp_path: Path
 ) -> None:
-    """fixed_delay 2 s, 3 retries: fails twice, succeeds on retry 2; checkpoint only after that."""
+    """fixed_delay 1 s, 3 retries: fails twice, succeeds on retry 2; checkpoint only after that."""
     stack = start_hosts(env=echo_env(tmp_path))
-    before = checkpoints(stack, "echo-retry").get("0")
+    before = checkpoint_sequence(stack, "echo-retry", "0")
     produce(stack, "echo-retry", {"r": [{"fail_times": 2}]})
 
     def attempts() -> list[int]:
@@ -150,10 +148,10 @@ def test_no_checkpoint_while_retrying_then_checkpoint(
     sequence = records(tmp_path, "record_retrying")[0]["sequence"]
     # Between the failed attempts the partition waits and its checkpoint does not move.
     wait_until(lambda: len(attempts()) >= 2, 10, "the first retry")
-    assert checkpoints(stack, "echo-retry").get("0") == before
+    assert checkpoint_sequence(stack, "echo-retry", "0") == before
     wait_until(lambda: len(attempts()) >= 3, 10, "the second retry")
     wait_until(
-        lambda: checkpoints(stack, "echo-retry")["0"].sequence_number == sequence,
+        lambda: checkpoint_sequence(stack, "echo-retry", "0") == sequence,
         10,
         "the checkpoint after the successful retry",
     )
@@ -169,7 +167,7 @@ def test_exhausted_retries_checkpoint_and_shutdown_during_retries_does_not(
     exhausted = records(tmp_path, "record_retrying")
     assert [r["retry"] for r in exhausted] == [0, 1, 2, 3]
     wait_until(
-        lambda: checkpoints(stack, "echo-retry")["0"].sequence_number == exhausted[0]["sequence"],
+        lambda: checkpoint_sequence(stack, "echo-retry", "0") == exhausted[0]["sequence"],
         10,
         "the checkpoint once retries are exhausted",
     )
@@ -178,7 +176,7 @@ def test_exhausted_retries_checkpoint_and_shutdown_during_retries_does_not(
     wait_until(lambda: len(records(tmp_path, "record_retrying")) >= 5, 30, "the next batch")
     interrupted = records(tmp_path, "record_retrying")[4]
     stack.stop_host(0)  # SIGTERM while the retry waits
-    assert checkpoints(stack, "echo-retry")["0"].sequence_number == exhausted[0]["sequence"]
+    assert checkpoint_sequence(stack, "echo-retry", "0") == exhausted[0]["sequence"]
     stack.start_host(0)
     wait_until(
         lambda: any(

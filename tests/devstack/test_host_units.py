@@ -192,7 +192,7 @@ def test_echo_app_is_indexed_from_the_library_metadata() -> None:
         "%ECHO_HUB%",
     )
     retrying = functions["record_retrying"]
-    assert retrying.retry == RetryPolicy("fixed_delay", 3, delay_interval=timedelta(seconds=2))
+    assert retrying.retry == RetryPolicy("fixed_delay", 3, delay_interval=timedelta(seconds=1))
     assert retrying.accepts_context
     assert functions["timer_tick"].trigger["runOnStartup"] is True
 

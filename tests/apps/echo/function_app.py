@@ -143,7 +143,7 @@ def record_failing(events: list[func.EventHubEvent]) -> None:
     cardinality="many",
     data_type="binary",
 )
-@app.retry(strategy="fixed_delay", max_retry_count="3", delay_interval="00:00:02")
+@app.retry(strategy="fixed_delay", max_retry_count="3", delay_interval="00:00:01")
 async def record_retrying(events: list[func.EventHubEvent], context: func.Context) -> None:
     """Fails until retry number `fail_times` (from the bodies), recording each attempt."""
     retry = context.retry_context.retry_count
