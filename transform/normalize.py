@@ -75,6 +75,9 @@ def parse_delivery(raw: bytes) -> ParsedDelivery:
         parsed.rejections.append(Rejection(RejectReason.INVALID_JSON, str(e), raw, None))
         return parsed
     if isinstance(document, list):
+        if not document:
+            rejection = Rejection(RejectReason.EMPTY, "the array holds no payloads", raw, None)
+            parsed.rejections.append(rejection)
         for index, payload in enumerate(document):
             _normalize_into(parsed, payload, index, None)
     else:

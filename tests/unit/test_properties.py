@@ -188,4 +188,4 @@ def test_garbage_never_raises_and_every_payload_is_accounted_for(payload: object
 @given(raw=st.binary(max_size=200))
 def test_random_bytes_never_raise(raw: bytes) -> None:
     parsed = parse_delivery(raw)
-    assert parsed.rejections or parsed.events or raw.strip() in (b"[]",)
+    assert parsed.rejections or parsed.events or parsed.payload_count >= 1

@@ -231,3 +231,11 @@ def test_replay_is_deterministic_to_the_byte(tmp_path: Any, batch_size: int) -> 
     assert outputs[0] == outputs[1]
     assert "conversations/chat%2F42%23x.json" in outputs[0]
     assert len(outputs[0]["deadletter.jsonl"].splitlines()) == 2
+
+
+def test_an_empty_array_is_a_dead_letter_not_silence() -> None:
+    h = Harness()
+    counts = h.service.process([Delivery(b"[]", source={"line": 1})])
+    assert counts.dead_letters == 1
+    (letter,) = h.dead.letters.values()
+    assert (letter.reason, letter.raw) == ("empty", "[]")
