@@ -118,9 +118,9 @@ class AmqpConnection(asyncio.Protocol):
             asyncio.get_running_loop().call_soon(self._flush)
 
     def close(self) -> None:
-        """Close the AMQP connection (server shutdown)."""
+        """Close the AMQP connection (server shutdown); clients treat this as retryable."""
         if not self._closed:
-            self._connection.close()
+            self._fail("amqp:connection:forced", "The Event Hubs emulator is shutting down.")
             self._flush()
 
     def _process(self) -> None:

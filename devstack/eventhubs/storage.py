@@ -184,7 +184,14 @@ class PartitionLog:
     # ------------------------------------------------------------------ recovery
 
     def _recover(self) -> None:
-        paths = sorted(self.directory.glob(f"*{SEGMENT_SUFFIX}"), key=lambda p: int(p.stem))
+        paths = sorted(
+            (p for p in self.directory.glob(f"*{SEGMENT_SUFFIX}") if p.stem.isdigit()),
+            key=lambda p: int(p.stem),
+        )
+        if len(paths) > 1 and paths[-1].stat().st_size < SEGMENT_HEADER.size:
+            # A crash while rolling to a new segment: it holds no events yet.
+            _LOG.warning("unfinished segment removed path=%s", paths[-1])
+            paths.pop().unlink()
         if not paths:
             self._start_segment(base_offset=0, base_sequence=0)
             return

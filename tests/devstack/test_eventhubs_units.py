@@ -408,11 +408,14 @@ def _events(n: int, prefix: str = "e") -> list[messages.IncomingEvent]:
     return [messages.parse_event(_sdk_message(f"{prefix}{i}".encode())) for i in range(n)]
 
 
-def _bodies(log: PartitionLog, start: int, count: int = 1000) -> list[bytes]:
-    return [
-        bytes(sdk_decode.decode_payload(memoryview(bytes(e.payload))).data[0])
-        for e in log.read(start, count, 10**9)
-    ]
+def _bodies(log: PartitionLog, start: int) -> list[bytes]:
+    """Every body from `start` to the end (reads stop at segment ends, so read until dry)."""
+    bodies = []
+    while batch := log.read(start, 1000, 10**9):
+        for event in batch:
+            bodies.append(sdk_decode.decode_payload(memoryview(bytes(event.payload))).data[0])
+        start = batch[-1].sequence_number + 1
+    return bodies
 
 
 def test_empty_log_reports_the_service_empty_values(tmp_path: Path) -> None:
@@ -480,6 +483,16 @@ def test_torn_tail_is_cut_off_on_recovery(tmp_path: Path) -> None:
     assert again.info().last_sequence_number == 1
     assert again.append(_events(1, "after"), 2) == 2
     assert _bodies(again, 0) == [b"e0", b"e1", b"after0"]
+
+
+def test_crash_while_rolling_a_segment_is_recovered(tmp_path: Path) -> None:
+    log = PartitionLog(tmp_path / "p", LogSettings(segment_max_bytes=100))
+    log.append(_events(2), 1)
+    log.close()
+    (tmp_path / "p" / f"{10**9:020d}.seg").write_bytes(b"EHSEG")  # header cut short
+    again = PartitionLog(tmp_path / "p", LogSettings(segment_max_bytes=100))
+    assert again.append(_events(1, "x"), 2) == 2
+    assert _bodies(again, 0) == [b"e0", b"e1", b"x0"]
 
 
 def test_damaged_middle_segment_is_a_storage_error(tmp_path: Path) -> None:
