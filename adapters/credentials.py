@@ -2,7 +2,9 @@
 
 Identity-based settings follow the Functions runtime (`<NAME>__fullyQualifiedNamespace`,
 `<NAME>__blobServiceUri`, …) and authenticate with `DefaultAzureCredential` (managed identity in
-Azure, the developer's login locally). A client built with a credential owns it: `close` both.
+Azure, the developer's login locally). `<NAME>__clientId` picks the user-assigned identity
+(without it, `DefaultAzureCredential` falls back to `AZURE_CLIENT_ID`). A client built with a
+credential owns it: `close` both.
 """
 
 from __future__ import annotations
@@ -18,17 +20,21 @@ from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 from functions.settings import EventHubConnection, SettingsError, StorageConnection
 
 
-def async_credential() -> AsyncTokenCredential:
+def async_credential(client_id: str | None = None) -> AsyncTokenCredential:
     """A fresh async `DefaultAzureCredential` (async credentials are bound to one event loop)."""
     from azure.identity.aio import DefaultAzureCredential
 
+    if client_id:
+        return DefaultAzureCredential(managed_identity_client_id=client_id)
     return DefaultAzureCredential()
 
 
-def sync_credential() -> TokenCredential:
-    """A fresh sync `DefaultAzureCredential`."""
+def sync_credential(client_id: str | None = None) -> TokenCredential:
+    """A fresh sync `DefaultAzureCredential`, as `client_id`'s managed identity if given."""
     from azure.identity import DefaultAzureCredential
 
+    if client_id:
+        return DefaultAzureCredential(managed_identity_client_id=client_id)
     return DefaultAzureCredential()
 
 
@@ -37,7 +43,7 @@ def eventhub_producer(
 ) -> tuple[EventHubProducerClient, AsyncTokenCredential | None]:
     """An async producer for `eventhub_name`, and the credential it owns (if any)."""
     if connection.fully_qualified_namespace:
-        credential = async_credential()
+        credential = async_credential(connection.client_id)
         client = EventHubProducerClient(
             fully_qualified_namespace=connection.fully_qualified_namespace,
             eventhub_name=eventhub_name,
@@ -60,7 +66,7 @@ def async_blob_service(
         secret = connection.connection_string.get_secret_value()
         return AsyncBlobServiceClient.from_connection_string(secret, **kwargs), None
     uri = _blob_uri(connection)
-    credential = async_credential()
+    credential = async_credential(connection.client_id)
     return AsyncBlobServiceClient(uri, credential=credential, **kwargs), credential
 
 
@@ -72,7 +78,7 @@ def blob_service(
         secret = connection.connection_string.get_secret_value()
         return BlobServiceClient.from_connection_string(secret, **kwargs), None
     uri = _blob_uri(connection)
-    credential = sync_credential()
+    credential = sync_credential(connection.client_id)
     return BlobServiceClient(uri, credential=credential, **kwargs), credential
 
 

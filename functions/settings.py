@@ -3,7 +3,8 @@
 Names are fixed so that templates, tools and docs agree. Every connection accepts either a
 connection string (`<NAME>`) or the Functions runtime's identity-based form
 (`<NAME>__fullyQualifiedNamespace` for Event Hubs; `<NAME>__serviceUri`,
-`<NAME>__blobServiceUri`, `<NAME>__tableServiceUri` for storage).
+`<NAME>__blobServiceUri`, `<NAME>__tableServiceUri` for storage), with an optional
+`<NAME>__clientId` naming the user-assigned managed identity to authenticate as.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class EventHubConnection:
 
     connection_string: SecretStr | None
     fully_qualified_namespace: str | None
+    client_id: str | None = None
+    """`<NAME>__clientId`: the user-assigned managed identity to use (None: the default)."""
 
     def describe(self) -> str:
         """For logs: never the secret."""
@@ -40,6 +43,8 @@ class StorageConnection:
     connection_string: SecretStr | None
     blob_service_uri: str | None
     table_service_uri: str | None
+    client_id: str | None = None
+    """`<NAME>__clientId`: the user-assigned managed identity to use (None: the default)."""
 
     def describe(self) -> str:
         """For logs: never the secret."""
@@ -65,6 +70,7 @@ def eventhub_connection(env: Mapping[str, str], name: str) -> EventHubConnection
     return EventHubConnection(
         connection_string=SecretStr(connection_string) if connection_string else None,
         fully_qualified_namespace=namespace,
+        client_id=_get(env, f"{name}__clientId"),
     )
 
 
@@ -85,6 +91,7 @@ def storage_connection(env: Mapping[str, str], name: str) -> StorageConnection:
         connection_string=SecretStr(connection_string) if connection_string else None,
         blob_service_uri=blob_uri,
         table_service_uri=table_uri,
+        client_id=_get(env, f"{name}__clientId"),
     )
 
 
