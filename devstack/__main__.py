@@ -87,7 +87,7 @@ def up(
     stack = Stack(
         root,
         app_dir=app_dir,
-        instances=instances,
+        instances=0 if no_host else instances,
         state_dir=state_dir,
         ports=offset_ports(port_offset),
         startup_timeout_s=timeout,
@@ -97,16 +97,14 @@ def up(
         settings, created = ensure_local_settings(stack.root)
         if created:
             console.print(f"created {settings} from local.settings.example.json")
-        stack.start(host=not no_host)
+        stack.start()
     except DevstackError as e:
         errors.print(f"[red]devstack up failed:[/] {e}", highlight=False, markup=True)
         stack.stop()
         raise typer.Exit(1) from e
     console.print(_status_table(stack.status()))
-    console.print(
-        f"up in {time.monotonic() - started:.1f}s; logs in {stack.logs_dir}; "
-        f"HTTP at {stack.http_base_url()}/api"
-    )
+    where = "" if no_host else f"; HTTP at {stack.http_base_url()}/api"
+    console.print(f"up in {time.monotonic() - started:.1f}s; logs in {stack.logs_dir}{where}")
 
 
 @app.command()

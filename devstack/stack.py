@@ -267,7 +267,7 @@ class Stack:
                     errors.append(e)
             if errors:
                 raise errors[0]
-        if host:
+        if host and self.options.instances:
             if self.options.settings_file is None:
                 ensure_local_settings(self.root)
             for instance in range(self.options.instances):

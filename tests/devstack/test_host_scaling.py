@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import HostStarter
 from tests.devstack.helpers import (
+    checkpoint_sequence,
     checkpoints,
     echo_env,
     owned_partitions,
@@ -50,6 +51,27 @@ def test_resume_after_kill_loses_nothing_and_redelivers_only_after_the_checkpoin
         checkpoint = at_kill.get(row["partition"])
         if checkpoint is not None and row["sequence"] <= checkpoint.sequence_number:
             assert seen[row["body"]] == 1, f"redelivered before the checkpoint: {row}"
+
+
+def test_sigterm_lets_the_in_flight_batch_finish_and_checkpoints_it(
+    start_hosts: HostStarter, tmp_path: Path
+) -> None:
+    stack = start_hosts(env=echo_env(tmp_path, "echo-kill"))
+    produce(stack, "echo-kill", {"slow": [{"slow": n, "sleep": 2} for n in range(3)]})
+    wait_until(lambda: len(records(tmp_path, "record_batch")) >= 3, 30, "the slow batch to start")
+    rows = records(tmp_path, "record_batch")
+    partition, last = rows[0]["partition"], max(r["sequence"] for r in rows)
+    stack.stop_host(0)  # SIGTERM while the function sleeps
+    assert checkpoint_sequence(stack, "echo-kill", partition) == last
+
+    stack.start_host(0)
+    produce(stack, "echo-kill", {"slow": [{"marker": "after"}]})
+    wait_until(
+        lambda: any("after" in r["body"] for r in records(tmp_path, "record_batch")),
+        30,
+        "the event sent after the restart",
+    )
+    assert len(records(tmp_path, "record_batch")) == 4  # the slow batch was not redelivered
 
 
 def test_two_instances_share_partitions_and_deliver_everything_once(
