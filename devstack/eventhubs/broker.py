@@ -17,6 +17,7 @@ from typing import Protocol
 
 from devstack.eventhubs import messages
 from devstack.eventhubs.config import EmulatorConfig, HubConfig
+from devstack.eventhubs.errors import StorageError
 from devstack.eventhubs.partitioning import partition_for_key
 from devstack.eventhubs.storage import DataDirLock, LogSettings, PartitionInfo, PartitionLog
 
@@ -67,7 +68,6 @@ class Broker:
         clock: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self.config = config
-        self.created_at_ms = clock()
         self.retention_ms = retention_ms
         self._clock = clock
         settings = LogSettings(
@@ -77,11 +77,13 @@ class Broker:
         self._lock = DataDirLock(data_dir)
         self._lock.acquire()
         self._logs: dict[tuple[str, int], PartitionLog] = {}
+        self._created_at_ms: dict[str, int] = {}
         try:
             for hub in config.hubs:
+                hub_dir = data_dir / config.namespace.lower() / hub.name.lower()
                 for index in range(hub.partition_count):
-                    directory = data_dir / config.namespace.lower() / hub.name.lower() / str(index)
-                    self._logs[(hub.name, index)] = PartitionLog(directory, settings)
+                    self._logs[(hub.name, index)] = PartitionLog(hub_dir / str(index), settings)
+                self._created_at_ms[hub.name] = self._creation_time(hub_dir)
         except BaseException:
             self.close()
             raise
@@ -91,7 +93,23 @@ class Broker:
         self._receivers: dict[tuple[str, str, int], _PartitionReceivers] = {}
         self._subscribers: dict[tuple[str, int], set[Receiver]] = {}
 
+    def _creation_time(self, hub_dir: Path) -> int:
+        """When the hub was first created in this data dir (kept across restarts)."""
+        marker = hub_dir / "created_at"
+        try:
+            return int(marker.read_text(encoding="ascii"))
+        except (OSError, ValueError):
+            now = self._clock()
+            try:
+                marker.write_text(str(now), encoding="ascii")
+            except OSError as e:
+                raise StorageError(f"cannot write {marker}: {e}") from e
+            return now
+
     # ------------------------------------------------------------------ lookups
+
+    def created_at_ms(self, hub: HubConfig) -> int:
+        return self._created_at_ms[hub.name]
 
     def hub(self, name: str) -> HubConfig | None:
         return self.config.hub(name)

@@ -59,7 +59,7 @@ def answer_management(broker: Broker, request: dict[str, Any]) -> Reply:
         body: dict[str, Any] = {
             "name": hub.name,
             "type": HUB_TYPE,
-            "created_at": Timestamp(broker.created_at_ms),
+            "created_at": Timestamp(broker.created_at_ms(hub)),
             "partition_count": hub.partition_count,
             "partition_ids": hub.partition_ids,
         }

@@ -643,6 +643,7 @@ def test_kill_and_restart_keeps_events_numbers_and_offsets(tmp_path: Path) -> No
             send(producer, ["k-1", "k-2"], partition_key="durable")
             before = producer.get_partition_properties("0")
             before_health = instance.health()["hubs"]
+            created_at = producer.get_eventhub_properties()["created_at"]
             events = receive(instance, "0", 5, hub=BIG_HUB, starting_position="-1")
             checkpoint = events[2]  # as if a consumer had checkpointed here
             assert checkpoint.offset is not None
@@ -651,6 +652,7 @@ def test_kill_and_restart_keeps_events_numbers_and_offsets(tmp_path: Path) -> No
             instance.start()  # same ports, same data dir
 
             assert producer.get_partition_properties("0") == before
+            assert producer.get_eventhub_properties()["created_at"] == created_at
             assert instance.health()["hubs"] == before_health  # every partition, every field
             resumed = receive(instance, "0", 2, hub=BIG_HUB, starting_position=checkpoint.offset)
             assert [(e.sequence_number, e.offset, e.body_as_str()) for e in resumed] == [
