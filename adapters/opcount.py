@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, fields
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -103,3 +104,16 @@ def operation_scope() -> Iterator[OperationCounts]:
 
 METRICS = OperationCounter()
 """The worker process's totals: every Azure adapter built by `functions.transform` counts here."""
+
+
+class CountedDeadLetters:
+    """A dead-letter sink that counts its writes as blob writes (one request each)."""
+
+    def __init__(self, inner: Any, counter: OperationCounter) -> None:
+        self._inner = inner
+        self._counter = counter
+
+    def write(self, letter: Any) -> None:
+        """Write through, counting the request."""
+        self._counter.count("blob_writes")
+        self._inner.write(letter)

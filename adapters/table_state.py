@@ -29,7 +29,7 @@ from azure.data.tables import (
 from azure.storage.blob import ContainerClient
 
 from adapters.azure_errors import storage_call
-from adapters.entity import INDEX_PREFIX, STATE_SHARDS
+from adapters.entity import INDEX_PREFIX, LAYOUT_PARTITION, LAYOUT_ROW, STATE_SHARDS
 from adapters.opcount import METRICS, OperationCounter
 from adapters.sharded_state import (
     ShardedStateStore,
@@ -66,7 +66,11 @@ class TableStateStore(ShardedStateStore):
 
     # ------------------------------------------------------------------ setup
     def ensure_table(self) -> None:
-        """Create the table if it does not exist (once per process)."""
+        """Create the table if need be and adopt its shard count (once per process).
+
+        A new table records the shard count this store was built with; an existing one keeps
+        its own, whatever the setting says now, because every key depends on it.
+        """
         with self._ready_lock:
             if self._table_ready:
                 return
@@ -75,7 +79,31 @@ class TableStateStore(ShardedStateStore):
                 contextlib.suppress(ResourceExistsError),
             ):
                 self._table.create_table()
+            self.shards = self._layout_shards()
             self._table_ready = True
+
+    def _layout_shards(self) -> int:
+        layout = {"PartitionKey": LAYOUT_PARTITION, "RowKey": LAYOUT_ROW, "Shards": self.shards}
+        with storage_call("layout row"):
+            self.counter.count("table_reads")
+            try:
+                stored = self._table.get_entity(LAYOUT_PARTITION, LAYOUT_ROW)
+            except ResourceNotFoundError:
+                self.counter.count("table_writes")
+                try:
+                    self._table.create_entity(layout)
+                    return self.shards
+                except ResourceExistsError:
+                    stored = self._table.get_entity(LAYOUT_PARTITION, LAYOUT_ROW)
+        shards = int(_plain(stored)["Shards"])
+        if shards != self.shards:
+            log.info(
+                "table %s keeps its layout shards=%s (configured %s)",
+                self._table.table_name,
+                shards,
+                self.shards,
+            )
+        return shards
 
     def _ensure_spill(self) -> None:
         with self._ready_lock:
@@ -116,6 +144,7 @@ class TableStateStore(ShardedStateStore):
                 except TableTransactionError as e:
                     code = str(getattr(e, "error_code", "") or "")
                     if code == "TableNotFound" and attempt == 0:
+                        # Deleted under us: recreate it, with the layout we already use.
                         self._table_ready = False
                         self.ensure_table()
                         continue

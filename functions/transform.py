@@ -34,8 +34,14 @@ from adapters.azure_errors import CLIENT_OPTIONS
 from adapters.blob_deadletters import BlobDeadLetterSink
 from adapters.blob_records import BlobRecordSink
 from adapters.credentials import blob_service, sync_credential
-from adapters.entity import SPILL_CONTAINER
-from adapters.opcount import METRICS, OperationCounter, OperationCounts, operation_scope
+from adapters.entity import SPILL_CONTAINER, STATE_SHARDS
+from adapters.opcount import (
+    METRICS,
+    CountedDeadLetters,
+    OperationCounter,
+    OperationCounts,
+    operation_scope,
+)
 from adapters.table_state import TableStateStore
 from functions.settings import SettingsError, StorageConnection, TransformSettings
 from schemas.record import DeadLetter, DeadLetterSource
@@ -80,6 +86,8 @@ class Tuning:
     """TIMER_BATCH_SIZE: due conversations the timer takes per round."""
     timer_max_seconds: float = 240.0
     """TIMER_MAX_SECONDS: a timer run stops starting rounds after this long."""
+    shards: int = STATE_SHARDS
+    """STATE_SHARDS: shards of a new state table (an existing table keeps its own)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Tuning:
@@ -88,6 +96,7 @@ class Tuning:
             cache_size=int(_number(env, "STATE_CACHE_SIZE", 20_000, 0)),
             timer_batch=int(_number(env, "TIMER_BATCH_SIZE", 500, 1)),
             timer_max_seconds=_number(env, "TIMER_MAX_SECONDS", 240.0, 1),
+            shards=int(_number(env, "STATE_SHARDS", STATE_SHARDS, 1)),
         )
 
 
@@ -184,13 +193,16 @@ def build_runtime(
         blobs.get_container_client(SPILL_CONTAINER),
         counter=counter,
         cache_size=tuning.cache_size,
+        shards=tuning.shards,
     )
     records = BlobRecordSink(
         blobs.get_container_client(settings.records_container),
         counter=counter,
         cache_size=tuning.cache_size,
     )
-    dead_letters = BlobDeadLetterSink(settings.state, settings.deadletter_container)
+    dead_letters = CountedDeadLetters(
+        BlobDeadLetterSink(settings.state, settings.deadletter_container), counter
+    )
     timing = Timing(
         grace_ms=round(settings.grace_seconds * 1000),
         idle_ms=round(settings.idle_timeout_seconds * 1000),
