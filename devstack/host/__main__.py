@@ -54,7 +54,12 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         default=10.0,
         help="seconds until a dead owner's claim lapses",
     )
-    parser.add_argument("--shutdown-grace", type=float, default=30.0)
+    parser.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=10.0,
+        help="seconds in-flight work may take on SIGTERM",
+    )
     return parser.parse_args(argv)
 
 

@@ -64,7 +64,7 @@ class HostOptions:
     host_id: str = "devstack-host"
     script_file: str = "function_app.py"
     load_balancing: LoadBalancing = field(default_factory=LoadBalancing)
-    shutdown_grace_s: float = 30.0
+    shutdown_grace_s: float = 10.0
 
 
 def _thread_count() -> int | None:
