@@ -1,0 +1,461 @@
+"""`python -m ops`: consumer lag, checkpoint resets, dead letters, conversation state.
+
+Settings are the app's own (docs/deploy.md, configuration table), from the environment over
+`local.settings.json` Values (`--settings` picks another file). Exit codes: 0 success,
+1 failure, 2 bad settings or arguments, 3 not found, 4 refused as unsafe, 5 a service did not
+answer; `lag` exits 6 when a partition is flagged (ahead of the hub, or expired unread).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from devstack.errors import SettingError
+from devstack.settings import load_local_settings
+from ops import deadletters as dl
+from ops import lag as lag_module
+from ops import reset as reset_module
+from ops import state as state_module
+from ops.errors import ConfigError, OpsError
+from ops.settings import hub_settings, ingest_settings, transform_settings
+from simulator.delivery import RetryPolicy
+
+FLAGGED_EXIT = 6
+
+app = typer.Typer(
+    name="ops",
+    help="Operate the pipeline: lag, checkpoints, dead letters, conversation state.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+checkpoint_app = typer.Typer(help="The consumer's Event Hubs checkpoints.", no_args_is_help=True)
+deadletters_app = typer.Typer(help="Dead letters: list, show, replay.", no_args_is_help=True)
+state_app = typer.Typer(help="Conversation state in Table Storage.", no_args_is_help=True)
+app.add_typer(checkpoint_app, name="checkpoint")
+app.add_typer(deadletters_app, name="deadletters")
+app.add_typer(state_app, name="state")
+
+console = Console()
+SettingsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--settings",
+        envvar="OPS_SETTINGS",
+        help="local.settings.json to read Values from (the environment wins). "
+        "Default: ./local.settings.json when it exists.",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def load_env(settings_file: Path | None) -> dict[str, str]:
+    """The environment over the settings file's Values (like `func start`)."""
+    path = settings_file or Path("local.settings.json")
+    if settings_file is not None and not path.exists():
+        raise ConfigError(f"settings file {path} does not exist")
+    try:
+        values = load_local_settings(path).values if path.exists() else {}
+    except SettingError as e:
+        raise ConfigError(str(e)) from e
+    return {**values, **os.environ}
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except OpsError as e:
+        console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(e.exit_code) from e
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode())
+
+
+def _when(value: datetime | None) -> str:
+    return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+# ---------------------------------------------------------------------- lag
+@app.command()
+def lag(*, settings: SettingsOption = None, as_json: JsonOption = False) -> None:
+    """Per partition: last enqueued sequence number, checkpoint, events behind."""
+    with _errors():
+        hub = hub_settings(load_env(settings))
+        rows = lag_module.measure(hub)
+    if as_json:
+        _print_json(
+            {
+                "eventhub": hub.eventhub_name,
+                "consumer_group": hub.consumer_group,
+                "total": sum(r.lag for r in rows),
+                "partitions": [
+                    {
+                        "partition": r.partition,
+                        "last_enqueued_sequence_number": None
+                        if r.info.is_empty
+                        else r.info.last_enqueued_sequence_number,
+                        "checkpoint_sequence_number": None
+                        if r.checkpoint is None
+                        else r.checkpoint.sequence_number,
+                        "lag": r.lag,
+                        "state": str(r.state),
+                        "checkpointed_at": None if r.checkpoint is None else r.checkpoint.updated,
+                    }
+                    for r in rows
+                ],
+            }
+        )
+    else:
+        table = Table(title=f"{hub.eventhub_name} / {hub.consumer_group}")
+        for column in ("partition", "last enqueued", "checkpoint", "lag", "state", "checkpointed"):
+            table.add_column(column, justify="right" if column in ("lag",) else "left")
+        for r in rows:
+            table.add_row(
+                r.partition,
+                "-" if r.info.is_empty else str(r.info.last_enqueued_sequence_number),
+                "-" if r.checkpoint is None else str(r.checkpoint.sequence_number),
+                f"{r.lag:,}",
+                str(r.state),
+                _when(None if r.checkpoint is None else r.checkpoint.updated),
+            )
+        console.print(table)
+        console.print(f"total lag: {sum(r.lag for r in rows):,} events")
+    flagged = [
+        r for r in rows if r.state in (lag_module.LagState.AHEAD, lag_module.LagState.EXPIRED)
+    ]
+    for r in flagged:
+        hint = (
+            "the hub was recreated? `ops checkpoint reset --to start`"
+            if r.state is lag_module.LagState.AHEAD
+            else "events expired before they were processed; see docs/operations.md"
+        )
+        console.print(f"[yellow]partition {r.partition}: {r.state}[/] - {hint}", highlight=False)
+    if flagged:
+        raise typer.Exit(FLAGGED_EXIT)
+
+
+# ---------------------------------------------------------------------- checkpoints
+@checkpoint_app.command("reset")
+def checkpoint_reset(
+    *,
+    to: Annotated[reset_module.Target, typer.Option("--to", help="Where to resume.")],
+    partition: Annotated[
+        list[str] | None, typer.Option("--partition", "-p", help="A partition (repeatable).")
+    ] = None,
+    all_partitions: Annotated[bool, typer.Option("--all", help="Every partition.")] = False,
+    at_time: Annotated[
+        datetime | None,
+        typer.Option(
+            "--time",
+            help="With --to time: resume at the first event enqueued then "
+            "or later (UTC unless an offset is given).",
+        ),
+    ] = None,
+    sequence: Annotated[
+        int | None,
+        typer.Option("--sequence", help="With --to sequence: the next event to process."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Even while a consumer holds them.")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show, write nothing.")] = False,
+    settings: SettingsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move checkpoints so the consumer resumes at the start, the latest, a time or a number."""
+    with _errors():
+        if bool(partition) == all_partitions:
+            raise ConfigError("name the partitions with --partition, or pass --all (not both)")
+        if at_time is not None and at_time.tzinfo is None:
+            at_time = at_time.replace(tzinfo=UTC)
+        where = reset_module.Where(to, time=at_time, sequence=sequence)
+        hub = hub_settings(load_env(settings))
+        moved = reset_module.reset(hub, where, partition or (), force=force, dry_run=dry_run)
+    if as_json:
+        _print_json(
+            [
+                {
+                    "partition": m.partition,
+                    "before": None if m.before is None else m.before.sequence_number,
+                    "after": m.after.sequence_number,
+                    "offset": m.after.offset,
+                    "resumes_at": m.resumes_at,
+                    "written": not dry_run,
+                }
+                for m in moved
+            ]
+        )
+        return
+    table = Table(title=("would move" if dry_run else "moved") + f" to {to}")
+    for column in ("partition", "checkpoint before", "checkpoint after", "resumes at"):
+        table.add_column(column)
+    for m in moved:
+        table.add_row(
+            m.partition,
+            "-" if m.before is None else str(m.before.sequence_number),
+            str(m.after.sequence_number),
+            str(m.resumes_at),
+        )
+    console.print(table)
+
+
+# ---------------------------------------------------------------------- dead letters
+class ReplayTo(StrEnum):
+    """Where replayed dead letters go."""
+
+    hub = "hub"
+    url = "url"
+
+
+StageOption = Annotated[str | None, typer.Option("--stage", help="ingest or transform.")]
+ReasonOption = Annotated[str | None, typer.Option("--reason", help="Exact reason.")]
+SinceOption = Annotated[
+    datetime | None, typer.Option("--since", formats=["%Y-%m-%d"], help="From this day (UTC).")
+]
+UntilOption = Annotated[
+    datetime | None, typer.Option("--until", formats=["%Y-%m-%d"], help="To this day (UTC).")
+]
+ReplayedOption = Annotated[
+    bool | None,
+    typer.Option("--replayed/--not-replayed", help="Only letters replayed before, or not."),
+]
+
+
+def _filters(
+    stage: str | None,
+    reason: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    replayed: bool | None,
+) -> dl.Filters:
+    def day(value: datetime | None) -> date | None:
+        return None if value is None else value.date()
+
+    return dl.Filters(stage, reason, day(since), day(until), replayed)
+
+
+def _letters(env: dict[str, str]) -> dl.DeadLetterStore:
+    from ops import clients
+
+    transform = transform_settings(env)
+    service = clients.blobs(transform.state)
+    return dl.DeadLetterStore(service.get_container_client(transform.deadletter_container))
+
+
+@deadletters_app.command("list")
+def deadletters_list(
+    *,
+    stage: StageOption = None,
+    reason: ReasonOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    replayed: ReplayedOption = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
+    settings: SettingsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Dead letters by stage, reason and day."""
+    with _errors():
+        store = _letters(load_env(settings))
+        items = list(store.list(_filters(stage, reason, since, until, replayed), limit))
+    if as_json:
+        _print_json([{**_listed(item)} for item in items])
+        return
+    table = Table(title=f"dead letters in {store.name} ({len(items)})")
+    for column in ("day", "stage", "reason", "id", "bytes", "replayed"):
+        table.add_column(column)
+    for item in items:
+        table.add_row(
+            str(item.day or "-"),
+            item.stage,
+            item.reason,
+            item.deadletter_id,
+            f"{item.size:,}",
+            item.replayed_at or "-",
+        )
+    console.print(table)
+
+
+def _listed(item: dl.Listed) -> dict[str, Any]:
+    return {
+        "name": item.name,
+        "stage": item.stage,
+        "reason": item.reason,
+        "id": item.deadletter_id,
+        "day": item.day,
+        "bytes": item.size,
+        "replayed_at": item.replayed_at,
+    }
+
+
+@deadletters_app.command("show")
+def deadletters_show(
+    key: Annotated[str, typer.Argument(help="A dead letter's id or blob name.")],
+    *,
+    settings: SettingsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One dead letter: where it came from, why, and its original bytes."""
+    with _errors():
+        store = _letters(load_env(settings))
+        name = store.find(key)
+        letter, metadata = store.read(name)
+    if as_json:
+        _print_json({"blob": name, "metadata": metadata, "letter": letter.model_dump()})
+        return
+    table = Table(show_header=False, title=name)
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    document = letter.model_dump()
+    raw = document.pop("raw")
+    for field, value in document.items():
+        table.add_row(field, str(value))
+    for field in (dl.REPLAYED_AT, dl.REPLAY_STATUS):
+        if field in metadata:
+            table.add_row(field, metadata[field])
+    console.print(table)
+    console.print(raw, markup=False, highlight=False, soft_wrap=True)
+
+
+@deadletters_app.command("replay")
+def deadletters_replay(
+    keys: Annotated[
+        list[str] | None, typer.Argument(help="Ids or blob names; or select with the filters.")
+    ] = None,
+    *,
+    to: Annotated[
+        ReplayTo,
+        typer.Option(
+            "--to", help="hub: in-process ingest to Event Hubs; url: POST to the webhook."
+        ),
+    ] = ReplayTo.hub,
+    url: Annotated[
+        str | None, typer.Option("--url", help="The webhook URL (with --to url).")
+    ] = None,
+    function_key: Annotated[
+        str | None,
+        typer.Option(
+            "--function-key",
+            envvar="OPS_FUNCTION_KEY",
+            help="The function key for --to url (better from OPS_FUNCTION_KEY).",
+            show_default=False,
+        ),
+    ] = None,
+    retries: Annotated[int, typer.Option("--retries", min=0, help="HTTP retries on 5xx.")] = 5,
+    stage: StageOption = None,
+    reason: ReasonOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    replayed: ReplayedOption = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 1000,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would go.")] = False,
+    settings: SettingsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Resend dead letters through the ingest code; each is marked `replayed_at`."""
+    with _errors():
+        env = load_env(settings)
+        store = _letters(env)
+        filters = _filters(stage, reason, since, until, replayed)
+        if keys:
+            names = [store.find(key) for key in keys]
+        elif any(v is not None for v in (stage, reason, since, until, replayed)):
+            names = [item.name for item in store.list(filters, limit)]
+        else:
+            raise ConfigError(
+                "name the dead letters to replay, or select them with --stage/--reason/--since/"
+                "--until/--not-replayed"
+            )
+        loaded = [(name, *store.read(name)) for name in names]
+        letters = [(name, letter) for name, letter, _ in loaded]
+        if dry_run:
+            results = [dl.Replayed(name, 0, "dry-run", "") for name in names]
+        elif to is ReplayTo.url:
+            if not url:
+                raise ConfigError(
+                    "--to url needs --url https://<app>.azurewebsites.net/api/v1/genesys/events"
+                )
+            ingest = ingest_settings(env)
+            secret = (
+                ingest.webhook_secret.get_secret_value().encode() if ingest.webhook_secret else None
+            )
+            policy = RetryPolicy(retries=retries)
+            results = dl.replay_to_url(
+                letters, url, function_key=function_key, secret=secret, policy=policy
+            )
+        else:
+            results = dl.replay_to_hub(letters, ingest_settings(env))
+        if not dry_run:
+            for (name, _, metadata), result in zip(loaded, results, strict=True):
+                if result.outcome in ("accepted", "rejected"):
+                    store.mark_replayed(name, metadata, result.outcome)
+    if as_json:
+        _print_json([_replayed(r) for r in results])
+    else:
+        table = Table(title=f"replayed {len(results)} to {to}")
+        for column in ("blob", "status", "outcome", "detail"):
+            table.add_column(column, overflow="fold")
+        for r in results:
+            table.add_row(r.name, str(r.status), r.outcome, r.detail)
+        console.print(table)
+    if any(r.outcome in ("unavailable", "refused") for r in results):
+        raise typer.Exit(1)
+
+
+def _replayed(r: dl.Replayed) -> dict[str, Any]:
+    return {"blob": r.name, "status": r.status, "outcome": r.outcome, "detail": r.detail}
+
+
+# ---------------------------------------------------------------------- state
+@state_app.command("inspect")
+def state_inspect(
+    conversation_id: Annotated[str, typer.Argument(help="The conversation id, exactly.")],
+    *,
+    with_events: Annotated[bool, typer.Option("--events", help="List the micro-events.")] = False,
+    settings: SettingsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A conversation's decoded state, where it is stored, and its record's revision."""
+    with _errors():
+        transform = transform_settings(load_env(settings))
+        timing = state_module.timing_of(transform)
+        inspected = state_module.inspect(transform, conversation_id)
+    facts = state_module.summary(inspected, timing)
+    listed = state_module.events(inspected.state) if with_events else None
+    if as_json:
+        _print_json({**facts, "events_list": listed} if listed is not None else facts)
+        return
+    table = Table(show_header=False, title=f"conversation {conversation_id}")
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    for field, value in facts.items():
+        table.add_row(field, "-" if value is None else str(value))
+    console.print(table)
+    if listed is not None:
+        events_table = Table(title="micro-events in order")
+        for column in ("timestamp", "action", "format", "order"):
+            events_table.add_column(column)
+        for event in listed:
+            events_table.add_row(
+                event["timestamp"], event["action"], event["format"], str(event["order"])
+            )
+        console.print(events_table)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
