@@ -68,6 +68,7 @@ class AmqpConnection(asyncio.Protocol):
             Event.LINK_REMOTE_DETACH: self._on_link_remote_close,
             Event.LINK_FLOW: self._on_link_flow,
             Event.DELIVERY: self._on_delivery,
+            Event.TRANSPORT_ERROR: self._on_transport_error,
         }
 
     # ------------------------------------------------------------------ asyncio side
@@ -219,6 +220,20 @@ class AmqpConnection(asyncio.Protocol):
         delivery: Any = event.delivery
         if handler is not None:
             handler.on_delivery(delivery)
+
+    def _on_transport_error(self, event: Event) -> None:
+        condition = self._transport.condition
+        description = str(getattr(condition, "description", ""))
+        # The SDK's management client detaches its links after ending their session, on
+        # every call: proton objects, the client is closing anyway. Not worth a warning.
+        level = logging.DEBUG if description.startswith("no such channel") else logging.WARNING
+        _LOG.log(
+            level,
+            "protocol error peer=%s condition=%s description=%s",
+            self._peer,
+            getattr(condition, "name", None),
+            description,
+        )
 
     # ------------------------------------------------------------------ routing
 

@@ -37,6 +37,7 @@ from azure.eventhub._pyamqp.endpoints import Source, Target
 from azure.eventhub._pyamqp.performatives import AttachFrame, BeginFrame, OpenFrame, SASLInit
 from azure.eventhub.aio import EventHubConsumerClient as AsyncConsumer
 from azure.eventhub.aio import EventHubProducerClient as AsyncProducer
+from azure.eventhub.amqp import AmqpAnnotatedMessage, AmqpMessageBodyType
 from azure.eventhub.exceptions import EventDataSendError, EventHubError
 
 from devstack.eventhubs import wait_healthy
@@ -490,9 +491,14 @@ def test_annotations_and_properties_are_delivered(
     batch = producer.create_batch(partition_id="0")
     batch.add(event)
     batch.add(EventData("second"))
+    batch.add(AmqpAnnotatedMessage(value_body={"kind": "value"}, header={"durable": True}))
     producer.send_batch(batch)
-    events = receive(emulator, "0", 2, starting_position=before)
-    first, second = events
+    events = receive(emulator, "0", 3, starting_position=before)
+    first, second, value = events
+    assert value.body_type == AmqpMessageBodyType.VALUE
+    assert value.body == {b"kind": b"value"}
+    assert value.raw_amqp_message.header.durable is True
+    assert value.sequence_number == before + 3
     assert isinstance(first.offset, str) and isinstance(second.offset, str)
     assert int(second.offset) > int(first.offset)
     assert (first.sequence_number, second.sequence_number) == (before + 1, before + 2)
