@@ -48,7 +48,7 @@ from schemas.record import DeadLetter, DeadLetterSource
 from schemas.timestamps import datetime_to_ms, iso_ms
 from transform.deadletters import dead_letter_id, raw_text
 from transform.errors import ConcurrencyConflict, StorageUnavailable
-from transform.ports import DeadLetterSink
+from transform.ports import DeadLetterSink, RecordSink, StateStore
 from transform.service import Counts, Delivery, TransformService
 from transform.state import DAY_MS, SourcePosition, Timing
 
@@ -161,8 +161,8 @@ class TransformRuntime:
     settings: TransformSettings
     tuning: Tuning
     service: TransformService
-    store: TableStateStore
-    records: BlobRecordSink
+    store: StateStore
+    records: RecordSink
     dead_letters: DeadLetterSink
     counter: OperationCounter
 
@@ -231,8 +231,10 @@ def runtime() -> TransformRuntime:
         with _runtime_lock:
             if _runtime is None:
                 built = build_runtime(TransformSettings.from_env(), Tuning.from_env(os.environ))
-                built.store.ensure_table()
-                built.records.ensure_container()
+                if isinstance(built.store, TableStateStore):
+                    built.store.ensure_table()
+                if isinstance(built.records, BlobRecordSink):
+                    built.records.ensure_container()
                 log.info(
                     "transform runtime ready table=%s records=%s storage=%s cache_size=%s",
                     built.settings.state_table,

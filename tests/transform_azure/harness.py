@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from adapters.memory import ManualClock
 from schemas.timestamps import ms_to_datetime
 from tests.transform_azure.realistic import Sent
+from transform.normalize import parse_delivery
 from transform.service import Counts, Delivery, TransformService
 from transform.state import SourcePosition
 
@@ -113,3 +115,15 @@ def drain(service: TransformService, limit: int = 1000, rounds: int = 20) -> Cou
         if step.due < limit:
             break
     return counts
+
+
+def load_jsonl(path: Path) -> list[Sent]:
+    """A deliveries file (one delivery per line), each tagged with its conversation id."""
+    sent: list[Sent] = []
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines):
+            body = line.rstrip(b"\r\n")
+            events = parse_delivery(body).events
+            conversation_id = events[0].conversation_id if events else f"malformed-{number}"
+            sent.append(Sent(number, body, conversation_id))
+    return sent
