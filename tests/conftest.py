@@ -39,6 +39,9 @@ TEST_HUBS = {
     "echo-single": 2,
     "echo-shared": 4,
     "echo-kill": 4,
+    "ops-lag": 2,  # tests/ops: each scenario its own hub and checkpoints
+    "ops-reset": 2,
+    "ops-replay": 2,
 }
 # Short load-balancing timings so ownership moves within seconds in tests.
 TEST_LOAD_BALANCING_S = 1.0
