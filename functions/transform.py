@@ -61,8 +61,8 @@ DEFAULT_TIMER_SCHEDULE = "*/30 * * * * *"
 # TIMER_SCHEDULE only when it is set (app settings are environment variables at indexing).
 TIMER_SCHEDULE = "%TIMER_SCHEDULE%" if os.environ.get("TIMER_SCHEDULE") else DEFAULT_TIMER_SCHEDULE
 PARKED_REASON = "transient-failure-parked"
-RETRY_COUNT = 5
-"""Attempts after the first: 2, 4, 8, 16, 32 s apart (about a minute), then park."""
+RETRY_COUNT = 8
+"""Attempts after the first: 2, 4, 8, 16, 32, 60, 60, 60 s apart (about 4 min), then park."""
 TRANSIENT = (StorageUnavailable, ConcurrencyConflict)
 FAILURES_BEFORE_PARKING_ALL = 3
 PARK_WRITE_ATTEMPTS = 5
@@ -286,7 +286,7 @@ def to_deliveries(events: Sequence[func.EventHubEvent]) -> list[Delivery]:
     strategy="exponential_backoff",
     max_retry_count=str(RETRY_COUNT),
     minimum_interval="00:00:02",
-    maximum_interval="00:00:32",
+    maximum_interval="00:01:00",
 )
 @bp.event_hub_message_trigger(
     arg_name="events",
