@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 
 from devstack.eventhubs import amqp_codec as codec
 from devstack.eventhubs import frames, messages, positions
+from devstack.eventhubs.broker import Broker
 from devstack.eventhubs.config import DEFAULT_CONSUMER_GROUP, load_config, parse_config
 from devstack.eventhubs.errors import AmqpDecodeError, ConfigError, StorageError
 from devstack.eventhubs.partitioning import partition_for_key, partition_hash
@@ -403,6 +404,9 @@ class FakeClock:
         self.now_ms += ms
         return self.now_ms
 
+    def __call__(self) -> int:
+        return self.now_ms
+
 
 def _events(n: int, prefix: str = "e") -> list[messages.IncomingEvent]:
     return [messages.parse_event(_sdk_message(f"{prefix}{i}".encode())) for i in range(n)]
@@ -544,6 +548,85 @@ def test_fsync_each_append_still_appends(tmp_path: Path) -> None:
     log = PartitionLog(tmp_path / "p", LogSettings(fsync_each_append=True))
     assert log.append(_events(2), 1) == 0
     assert _bodies(log, 0) == [b"e0", b"e1"]
+
+
+# ------------------------------------------------------------------------------ broker
+
+
+class FakeReceiver:
+    def __init__(self, owner_level: int | None) -> None:
+        self.owner_level = owner_level
+        self.notified = 0
+        self.disconnected: str | None = None
+
+    def on_events_available(self) -> None:
+        self.notified += 1
+
+    def disconnect(self, condition: str, description: str) -> None:
+        self.disconnected = condition
+
+
+def _broker(tmp_path: Path) -> Broker:
+    document = {
+        "UserConfig": {
+            "NamespaceConfig": [
+                {
+                    "Type": "EventHub",
+                    "Name": "ns",
+                    "Entities": [{"Name": "hub", "PartitionCount": "2", "ConsumerGroups": []}],
+                }
+            ]
+        }
+    }
+    return Broker(parse_config(document), tmp_path, retention_ms=3_600_000, clock=FakeClock())
+
+
+def test_owner_levels_steal_refuse_and_limit(tmp_path: Path) -> None:
+    broker = _broker(tmp_path)
+    hub = broker.config.hubs[0]
+    plain = [FakeReceiver(None) for _ in range(6)]
+    assert [broker.attach_receiver(hub, "$Default", 0, r) for r in plain[:5]] == [None] * 5
+    limit = broker.attach_receiver(hub, "$default", 0, plain[5])  # group names ignore case
+    assert limit is not None and limit.condition == "amqp:resource-limit-exceeded"
+    assert broker.attach_receiver(hub, "other", 0, FakeReceiver(None)) is None
+
+    owner = FakeReceiver(3)
+    assert broker.attach_receiver(hub, "$Default", 0, owner) is None
+    assert {r.disconnected for r in plain[:5]} == {"amqp:link:stolen"}
+    lower = broker.attach_receiver(hub, "$Default", 0, FakeReceiver(2))
+    assert lower is not None and lower.condition == "amqp:link:stolen"
+    without = broker.attach_receiver(hub, "$Default", 0, FakeReceiver(None))
+    assert without is not None and "without epoch" in without.description
+    equal = FakeReceiver(3)
+    assert broker.attach_receiver(hub, "$Default", 0, equal) is None
+    assert owner.disconnected == "amqp:link:stolen"
+    assert broker.receiver_count(hub, 0) == 2  # `equal`, and the one in group "other"
+    broker.close()
+
+
+def test_publish_routes_and_notifies(tmp_path: Path) -> None:
+    broker = _broker(tmp_path)
+    hub = broker.config.hubs[0]
+    watcher = FakeReceiver(None)
+    broker.attach_receiver(hub, "$Default", 1, watcher)
+    keyless = messages.Transfer(_events(1), None)
+    assert [broker.publish(hub, None, keyless)[0] for _ in range(4)] == [0, 1, 0, 1]
+    assert watcher.notified == 2
+    keyed = messages.Transfer(_events(2), "conversation-7")
+    partition, first = broker.publish(hub, None, keyed)
+    assert partition == partition_for_key("conversation-7", 2)
+    assert broker.publish(hub, 0, keyless) == (0, broker.log(hub, 0).next_sequence_number - 1)
+    stored = broker.log(hub, partition).read(first, 2, 10**9)
+    keys = {
+        sdk_decode.decode_payload(memoryview(bytes(e.payload))).message_annotations[
+            b"x-opt-partition-key"
+        ]
+        for e in stored
+    }
+    assert keys == {b"conversation-7"}
+    broker.detach_receiver(hub, "$Default", 1, watcher)
+    assert broker.receiver_count(hub, 1) == 0
+    broker.close()
 
 
 # ------------------------------------------------------------------------------ config
