@@ -39,6 +39,7 @@ TEST_HUBS = {
     "echo-single": 2,
     "echo-shared": 4,
     "echo-kill": 4,
+    "echo-batching": 1,
     "ops-lag": 2,  # tests/ops: each scenario its own hub and checkpoints
     "ops-reset": 2,
     "ops-replay": 2,

@@ -2,7 +2,8 @@
 
 Semantics follow the Functions Event Hubs extension:
 - batches of up to `maxEventBatchSize` per partition, one invocation per batch (cardinality
-  many) or one per event, in order (cardinality one);
+  many) or one per event, in order (cardinality one); with `minEventBatchSize` > 1 events are
+  held until that many are there or `maxWaitTime` has passed since the first one;
 - a checkpoint after every invocation (every `batchCheckpointFrequency` batches) whether the
   function succeeded or raised, in container `azure-webjobs-eventhub` of AzureWebJobsStorage;
 - while a retry policy is still retrying, the partition waits and nothing is checkpointed;
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +42,8 @@ DEFAULT_CONSUMER_GROUP = "$Default"
 RESTART_DELAY_S = 2.0
 CLOSE_TIMEOUT_S = 15.0
 RUNNER_GRACE_S = 0.2
+# How often the SDK calls back with an empty batch while events are held for a fuller one.
+HOLD_POLL_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,8 @@ class EventHubTriggerListener:
         self._stopping = asyncio.Event()
         self._inflight: set[asyncio.Future[None]] = set()
         self._batches_since_checkpoint: dict[str, int] = {}
+        self._held: dict[str, list[EventData]] = {}
+        self._held_since: dict[str, float] = {}
         self._client: Any = None
         self._runner: asyncio.Task[None] | None = None
         self.stats = TriggerStats()
@@ -232,6 +238,7 @@ class EventHubTriggerListener:
                 await client.receive_batch(
                     on_event_batch=self._on_event_batch,
                     max_batch_size=self._options.max_event_batch_size,
+                    max_wait_time=HOLD_POLL_S if self._holds_events else None,
                     prefetch=self._options.prefetch_count,
                     starting_position=self._options.initial_offset.starting_position(),
                     on_error=self._on_error,
@@ -241,13 +248,20 @@ class EventHubTriggerListener:
         finally:
             await checkpoint_store.close()
 
+    @property
+    def _holds_events(self) -> bool:
+        return self._config.many and self._options.min_event_batch_size > 1
+
     async def _on_partition_initialize(self, context: PartitionContext) -> None:
+        self._held.pop(context.partition_id, None)
         self.stats.owned_partitions.add(context.partition_id)
         logger.info(
             "partition claimed function=%s partition=%s", self.function_name, context.partition_id
         )
 
     async def _on_partition_close(self, context: PartitionContext, reason: Any) -> None:
+        # Held events were never checkpointed: the next owner gets them again.
+        self._held.pop(context.partition_id, None)
         self.stats.owned_partitions.discard(context.partition_id)
         logger.info(
             "partition released function=%s partition=%s reason=%s",
@@ -266,16 +280,38 @@ class EventHubTriggerListener:
         )
 
     async def _on_event_batch(self, context: PartitionContext, events: list[EventData]) -> None:
-        if not events or self._stopping.is_set():
+        if self._stopping.is_set():
             # Not taken: redelivered from the last checkpoint to whoever owns the partition next.
             return
+        if not self._holds_events:
+            if events:
+                await self._dispatch(context, events)
+            return
+        partition_id = context.partition_id
+        held = self._held.setdefault(partition_id, [])
+        if events and not held:
+            self._held_since[partition_id] = time.monotonic()
+        held.extend(events)
+        options = self._options
+        wait_s = options.max_wait_time.total_seconds()
+        while held and not self._stopping.is_set():
+            waited = time.monotonic() - self._held_since[partition_id]
+            if len(held) < options.min_event_batch_size and waited < wait_s:
+                return
+            batch = held[: options.max_event_batch_size]
+            del held[: options.max_event_batch_size]
+            self._held_since[partition_id] = time.monotonic()
+            await self._dispatch(context, batch)
+
+    async def _dispatch(self, context: PartitionContext, events: list[EventData]) -> None:
+        """Run one batch to completion even if the SDK cancels us (ownership lost, shutdown)."""
         unit = asyncio.ensure_future(self._process_batch(context, events))
         self._inflight.add(unit)
         unit.add_done_callback(self._inflight.discard)
         try:
             await asyncio.shield(unit)
         except asyncio.CancelledError:
-            # Ownership lost or shutting down: the host never aborts a running invocation.
+            # The host never aborts a running invocation.
             if not unit.done():
                 await asyncio.wait({unit})
             raise

@@ -139,11 +139,4 @@ def load_host_config(app_dir: Path) -> HostConfig:
     if not isinstance(document, dict):
         msg = f"{path} must hold a JSON object"
         raise SettingError(msg)
-    config = parse_host_config(document)
-    if config.event_hubs.min_event_batch_size > 1:
-        logger.warning(
-            "minEventBatchSize is not emulated; batches are whatever is available "
-            "min_event_batch_size=%s",
-            config.event_hubs.min_event_batch_size,
-        )
-    return config
+    return parse_host_config(document)
