@@ -20,16 +20,17 @@ import hashlib
 import re
 from typing import Any
 
+from adapters.partition_hash import partition_index
 from transform.errors import StateTooLarge
 from transform.keys import id_from_key, is_digest_key, safe_key
 
 STATE_SHARDS = 4
 """Shards of a new table (PartitionKeys `s00`..`s03`); a table keeps the count it was made with.
 
-A conversation's rows live in the shard its id hashes to, so one entity-group transaction
-saves every conversation of a batch that shares a shard, with its due-index rows: fewer
-shards, fewer requests per batch; each shard takes up to ~2,000 entities/s (about 1,000
-conversation saves/s), so 4 shards carry several times SPEC 12's ingest target."""
+A conversation's rows live in the shard of its Event Hubs partition (`shard_of`), so one
+entity-group transaction saves a batch's conversations with their due-index rows. Keep the
+count a divisor of the hub's partition count (4 divides 4..32); each shard takes ~2,000
+entities/s (about 1,000 conversation saves/s), several times SPEC 12's ingest target."""
 LAYOUT_PARTITION = "!meta"
 """PartitionKey of the table's layout row (its shard count)."""
 LAYOUT_ROW = "layout"
@@ -91,9 +92,12 @@ def _property_bytes(value: object) -> int:
 
 
 def shard_of(conversation_id: str, shards: int = STATE_SHARDS) -> str:
-    """The PartitionKey of a conversation's rows: a stable hash of its id."""
-    digest = hashlib.blake2b(conversation_id.encode("utf-8", "surrogatepass"), digest_size=8)
-    return f"s{int.from_bytes(digest.digest(), 'big') % shards:02d}"
+    """The PartitionKey of a conversation's rows: its Event Hubs partition, folded to `shards`.
+
+    Conversations are sent with their id as partition key, so with a shard count that divides
+    the partition count one batch (one partition) falls in one shard: one transaction.
+    """
+    return f"s{partition_index(conversation_id, shards):02d}"
 
 
 def all_shards(shards: int = STATE_SHARDS) -> list[str]:

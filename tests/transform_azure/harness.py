@@ -8,12 +8,14 @@ due. At the end the clock moves past every grace period and the timer drains.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 from adapters.memory import ManualClock
+from adapters.partition_hash import partition_index
 from schemas.timestamps import ms_to_datetime
 from tests.transform_azure.realistic import Sent
 from transform.normalize import parse_delivery
@@ -22,9 +24,8 @@ from transform.state import SourcePosition
 
 
 def partition_of(conversation_id: str, partitions: int) -> str:
-    """A stable stand-in for the Event Hubs partition-key hash."""
-    digest = hashlib.sha256(conversation_id.encode("utf-8", "surrogatepass")).digest()
-    return str(int.from_bytes(digest[:4], "big") % partitions)
+    """Where Event Hubs (the SDK's hash, as the emulator uses it) puts a conversation."""
+    return str(partition_index(conversation_id, partitions))
 
 
 @dataclass(slots=True)
@@ -118,12 +119,26 @@ def drain(service: TransformService, limit: int = 1000, rounds: int = 20) -> Cou
 
 
 def load_jsonl(path: Path) -> list[Sent]:
-    """A deliveries file (one delivery per line), each tagged with its conversation id."""
+    """A deliveries file as ingest forwards it: one event per conversation per line."""
     sent: list[Sent] = []
     with path.open("rb") as lines:
         for number, line in enumerate(lines):
-            body = line.rstrip(b"\r\n")
-            events = parse_delivery(body).events
-            conversation_id = events[0].conversation_id if events else f"malformed-{number}"
-            sent.append(Sent(number, body, conversation_id))
+            sent.extend(split_by_conversation(number, line.rstrip(b"\r\n")))
     return sent
+
+
+def split_by_conversation(number: int, body: bytes) -> list[Sent]:
+    """Split an array delivery per conversation, as ingest does (SPEC 6)."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        document = None
+    if not isinstance(document, list):
+        events = parse_delivery(body).events
+        conversation_id = events[0].conversation_id if events else f"malformed-{number}"
+        return [Sent(number, body, conversation_id)]
+    groups: dict[str, list[object]] = {}
+    for payload in document:
+        events = parse_delivery(orjson.dumps(payload)).events
+        groups.setdefault(events[0].conversation_id if events else "", []).append(payload)
+    return [Sent(number, orjson.dumps(payloads), cid) for cid, payloads in groups.items()]
