@@ -1,41 +1,43 @@
-"""The `simulator` command line: `generate`, `verify`, `profiles`.
+"""The `simulator` command line: `generate`, `verify`, `profiles`; `send`, `run`, `replay`.
 
 Every option can also come from an environment variable named `SIM_<OPTION>` (shown in
-`--help`). Exit codes: 0 success (for `verify`: everything matches), 1 `verify` found
-differences, 2 bad usage or unusable input, 3 output not writable, 4 internal error.
+`--help`). Exit codes: 0 success (for `verify` and `run`: everything matches), 1 the
+pipeline's output differs from the truth, 2 bad usage or unusable input, 3 output not
+writable, 4 internal error, 5 the pipeline failed (unreachable, deliveries given up, the local
+stack did not start or did not drain).
 
-`send`, `run` and `replay` arrive with the local stack; they build on `simulator.delivery`.
+The pipeline commands live in `simulator.cli_pipeline` and are registered here.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 from rich.console import Console
 
-from simulator import profiles
-from simulator.errors import ExitCode, OutputError, SimulatorError, UsageError
+from simulator import cli_pipeline, profiles
+from simulator.blob_source import BlobRecordSource
+from simulator.cli_common import Profile, errors
+from simulator.errors import ExitCode
+from simulator.generate import DELIVERIES_FILE, write
 from simulator.generate import generate as generate_dataset
-from simulator.generate import write
 from simulator.model import FORMATS
 from simulator.report import (
     RichProgress,
     generate_summary,
     profiles_table,
     progress_bar,
-    verify_details,
-    verify_summary,
+    show_verify,
+    write_json,
 )
+from simulator.sendlog import SEND_LOG_FILE, allowances, read_log
+from simulator.settings import environment, storage_target
 from simulator.sources import OfflineReplaySource
 from simulator.timeutil import DEFAULT_START
-from simulator.verify import DEFAULT_IDLE_SECONDS, load_expected
+from simulator.verify import DEFAULT_IDLE_SECONDS, Allowances, load_expected
 from simulator.verify import verify as verify_dataset
 
 app = typer.Typer(
@@ -47,14 +49,6 @@ app = typer.Typer(
 )
 
 
-class Profile(StrEnum):
-    clean = "clean"
-    realistic = "realistic"
-    chaos = "chaos"
-    genesys = "genesys"
-    mixed = "mixed"
-
-
 def _rate(name: str, help_text: str) -> Any:
     return typer.Option(
         f"--{name}",
@@ -64,16 +58,6 @@ def _rate(name: str, help_text: str) -> Any:
         help=f"{help_text} (0-1; default from the profile)",
         show_default=False,
     )
-
-
-@contextmanager
-def _errors(console: Console) -> Iterator[None]:
-    """Map the simulator's errors to their exit codes with a one-line message."""
-    try:
-        yield
-    except SimulatorError as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        raise typer.Exit(int(e.exit_code)) from e
 
 
 @app.command()
@@ -203,7 +187,7 @@ def generate(
 ) -> None:
     """Generate deliveries.jsonl, truth.jsonl and manifest.json."""
     err = Console(stderr=True)
-    with _errors(err):
+    with errors(err):
         overrides: dict[str, Any] = {
             "start": start,
             "arrivals_per_minute": arrivals_per_minute,
@@ -266,7 +250,7 @@ def verify(
             envvar="SIM_OFFLINE",
             metavar="REPLAY_DIR",
             help="Read records and dead letters from `python -m transform replay --out "
-            "REPLAY_DIR`.",
+            "REPLAY_DIR` instead of Blob Storage.",
         ),
     ] = None,
     json_out: Annotated[
@@ -286,21 +270,47 @@ def verify(
     max_diffs: Annotated[
         int, typer.Option(envvar="SIM_MAX_DIFFS", min=1, help="Rows shown per problem table.")
     ] = 20,
+    settings: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="SIM_SETTINGS",
+            metavar="FILE",
+            help="App settings for the Blob source (default: ./local.settings.json; the "
+            "environment wins over it).",
+        ),
+    ] = None,
+    send_log: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="SIM_SEND_LOG",
+            metavar="FILE",
+            help="The sender's log, for the duplicates re-sent deliveries add "
+            "(default: FOLDER/send.jsonl when it exists).",
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", envvar="SIM_QUIET", help="No progress bars.")
     ] = False,
 ) -> None:
-    """Compare the pipeline's records and dead letters with the truth; exit 0 only if all match."""
+    """Compare the pipeline's records and dead letters with the truth; exit 0 only if all match.
+
+    Records and dead letters come from an offline replay folder (`--offline`), or from Blob
+    Storage: `StateStorage`, `RECORDS_CONTAINER` and `DEADLETTER_CONTAINER` from the
+    environment or `--settings` (local.settings.json). A send log (`DIR/send.jsonl` unless
+    `--send-log` says otherwise) lets re-sent deliveries account for extra duplicates.
+    """
     err = Console(stderr=True)
-    with _errors(err):
-        if offline is None:
-            msg = (
-                "no record source: pass --offline REPLAY_DIR (a `transform replay --out` folder); "
-                "reading from Blob storage is not available yet"
-            )
-            raise UsageError(msg)
+    with errors(err):
         expected = load_expected(folder)
-        source = OfflineReplaySource(offline)
+        log = send_log or folder / SEND_LOG_FILE
+        allow = Allowances()
+        if offline is None and log.exists():
+            allow = allowances(folder / DELIVERIES_FILE, read_log(log))
+        source: OfflineReplaySource | BlobRecordSource
+        if offline is not None:
+            source = OfflineReplaySource(offline)
+        else:
+            source = BlobRecordSource(storage_target(environment(settings)))
         with progress_bar(err, quiet=quiet) as bar:
             task = bar.add_task("comparing records", total=source.count())
             report = verify_dataset(
@@ -308,35 +318,25 @@ def verify(
                 source,
                 idle_seconds=idle_seconds,
                 progress=lambda n: bar.advance(task, n),
+                allowances=allow,
             )
         out = Console()
-        out.print(verify_summary(report))
-        for table in verify_details(report, max_diffs):
-            out.print(table)
-        for note in report.notes:
-            out.print(f"[yellow]note:[/] {note}", highlight=False)
-        if report.extra_fields:
-            names = ", ".join(f"{k} ({v})" for k, v in sorted(report.extra_fields.items()))
-            out.print(f"[yellow]note:[/] record fields outside SPEC 4: {names}", highlight=False)
+        show_verify(out, report, max_diffs)
         if json_out is not None:
-            data = orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-            try:
-                json_out.parent.mkdir(parents=True, exist_ok=True)
-                json_out.write_bytes(data + b"\n")
-            except OSError as e:
-                msg = f"cannot write the JSON report {json_out}: {e.strerror}"
-                raise OutputError(msg) from e
-        if report.ok:
-            out.print("[bold green]verified:[/] every record and dead letter matches the truth")
-            return
-        out.print("[bold red]FAILED:[/] the pipeline's output differs from the truth")
-        raise typer.Exit(int(ExitCode.MISMATCH))
+            write_json(json_out, report.as_json())
+        if not report.ok:
+            raise typer.Exit(int(ExitCode.MISMATCH))
 
 
 @app.command("profiles")
 def list_profiles() -> None:
     """List the profiles and the knobs each one sets."""
     Console().print(profiles_table())
+
+
+app.command()(cli_pipeline.send)
+app.command()(cli_pipeline.run)
+app.command()(cli_pipeline.replay)
 
 
 def main() -> None:

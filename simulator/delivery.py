@@ -1,14 +1,15 @@
 """Delivering a data set to a pipeline: the seam for the `send`, `run` and `replay` commands.
 
 `generate` writes `deliveries.jsonl`, one delivery per line in delivery order. A `Target` takes
-one delivery and reports what happened; the commands that come with the local stack plug in an
-HTTP target (ingest, with `RetryPolicy`) and an Event Hubs target. `MemoryTarget` keeps what it
-was given, for tests and dry runs.
+one delivery and reports what happened: `simulator.http_target` (ingest, with `RetryPolicy`),
+`simulator.hub_target` (straight to Event Hubs), and `MemoryTarget`, which keeps what it was
+given, for tests and dry runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +26,17 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try at a delivery: its answer (None: no answer at all) and how long it took."""
+
+    status: int | None
+    started_at: float
+    """Wall-clock epoch seconds (comparable with the pipeline's processing timestamps)."""
+    latency_ms: float
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What a target did with one delivery."""
 
@@ -34,6 +46,11 @@ class Outcome:
     attempts: int = 1
     latency_ms: float = 0.0
     error: str | None = None
+    tries: tuple[Attempt, ...] = ()
+    gave_up: bool = False
+    """Still failing (5xx or no answer) after the last retry: the delivery may be lost."""
+    scheduled_at: float | None = None
+    """When the open-loop schedule wanted it sent (epoch seconds)."""
 
 
 class Target(Protocol):
@@ -85,6 +102,33 @@ class RetryPolicy:
     def retryable(status: int | None) -> bool:
         """5xx and no answer at all (timeouts, refused connections) are retried; 4xx are not."""
         return status is None or status >= 500
+
+
+async def deliver_with_retries(
+    line: int,
+    attempt: Callable[[], Awaitable[Attempt]],
+    policy: RetryPolicy,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Outcome:
+    """Try, and retry per `policy` while the answer is retryable; every try is kept."""
+    tries = [await attempt()]
+    for delay in policy.delays():
+        if not policy.retryable(tries[-1].status):
+            break
+        await sleep(delay)
+        tries.append(await attempt())
+    last = tries[-1]
+    accepted = last.status is not None and 200 <= last.status < 300
+    return Outcome(
+        line,
+        accepted=accepted,
+        status=last.status,
+        attempts=len(tries),
+        latency_ms=last.latency_ms,
+        error=last.error,
+        tries=tuple(tries),
+        gave_up=policy.retryable(last.status),
+    )
 
 
 def read_deliveries(path: Path) -> Iterator[Delivery]:

@@ -3,7 +3,9 @@
     SimulatorError            exit 4, an internal inconsistency (a bug)
     ├── UsageError            exit 2, a bad option value or combination
     │   └── InputError        exit 2, an input folder or file is missing or unreadable
-    └── OutputError           exit 3, an output file could not be written
+    ├── OutputError           exit 3, an output file could not be written
+    └── PipelineError         exit 5, the pipeline or the local stack failed (unreachable,
+                              deliveries given up, a part did not start, never idle)
 
 A verification that finds differences is not an error: `verify` returns exit 1 for it.
 """
@@ -21,6 +23,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     OUTPUT = 3
     INTERNAL = 4
+    PIPELINE = 5
 
 
 class SimulatorError(Exception):
@@ -43,3 +46,9 @@ class OutputError(SimulatorError):
     """An output file or folder could not be written."""
 
     exit_code = ExitCode.OUTPUT
+
+
+class PipelineError(SimulatorError):
+    """The pipeline or the local stack under test failed; the message says where to look."""
+
+    exit_code = ExitCode.PIPELINE

@@ -146,19 +146,22 @@ def test_verify_exits_1_on_a_mismatch_and_writes_json(
     assert written["summary"]["records"]["mismatched"] == 1
 
 
-@pytest.mark.parametrize("which", ["no-offline", "no-data", "no-replay"])
+@pytest.mark.parametrize("which", ["no-storage", "no-data", "no-replay"])
 def test_verify_usage_errors_exit_2(
     which: str, generated: tuple[Path, Path], tmp_path: Path
 ) -> None:
     data, replay = generated
     args = {
-        "no-offline": ["verify", str(data)],
+        # Without --offline verify reads Blob Storage, and needs StateStorage for that.
+        "no-storage": ["verify", str(data), "--settings", str(tmp_path / "none.json")],
         "no-data": ["verify", str(tmp_path / "nope"), "--offline", str(replay)],
         "no-replay": ["verify", str(data), "--offline", str(tmp_path / "nope")],
     }[which]
-    result = runner.invoke(app, [*args, "-q"])
+    result = runner.invoke(app, [*args, "-q"], env={"StateStorage": ""})
     assert result.exit_code == 2
     assert "error:" in result.output
+    if which == "no-storage":
+        assert "StateStorage" in result.output
 
 
 def test_profiles_lists_every_profile() -> None:

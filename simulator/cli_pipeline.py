@@ -1,0 +1,234 @@
+"""The commands that talk to a running pipeline: `send`, `replay`, `run` (registered in `cli`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from simulator.cli_common import Profile, errors
+from simulator.delivery import Delivery, RetryPolicy, read_deliveries
+from simulator.errors import ExitCode, PipelineError
+from simulator.generate import DELIVERIES_FILE
+from simulator.replay_source import BLOB_SOURCE, Filters, load
+from simulator.send_report import send_progress, send_table
+from simulator.sending import TargetSpec
+from simulator.sending import send as send_deliveries
+from simulator.sendlog import SEND_LOG_FILE, write_log
+from simulator.stats import SendSummary
+
+Target = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        envvar="SIM_TARGET",
+        metavar="URL",
+        help="Ingest URL (http://127.0.0.1:7071 means its /api/v1/genesys/events route).",
+    ),
+]
+EventHub = Annotated[
+    bool,
+    typer.Option(
+        "--eventhub",
+        envvar="SIM_EVENTHUB",
+        help="Send straight to the hub (EventHubConnection, EVENTHUB_NAME), bypassing ingest.",
+    ),
+]
+Rate = Annotated[
+    float,
+    typer.Option(envvar="SIM_RATE", min=0.0, help="Target requests/s, open loop (0: unpaced)."),
+]
+Concurrency = Annotated[
+    int, typer.Option(envvar="SIM_CONCURRENCY", min=1, help="Requests in flight at most.")
+]
+Secret = Annotated[
+    str | None,
+    typer.Option(
+        envvar="SIM_WEBHOOK_SECRET",
+        help="Sign bodies with X-Signature-256 (HMAC-SHA256), as WEBHOOK_SECRET expects.",
+        show_default=False,
+    ),
+]
+Retries = Annotated[
+    int, typer.Option(envvar="SIM_RETRIES", min=0, help="Retries on 5xx and timeouts.")
+]
+RetryDelay = Annotated[
+    float, typer.Option(envvar="SIM_RETRY_DELAY", min=0.0, help="First retry delay, seconds.")
+]
+Backoff = Annotated[
+    float, typer.Option(envvar="SIM_BACKOFF", min=1.0, help="Delay multiplier per retry.")
+]
+Timeout = Annotated[
+    float, typer.Option(envvar="SIM_TIMEOUT", min=0.1, help="Seconds before a try times out.")
+]
+Settings = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="SIM_SETTINGS",
+        metavar="FILE",
+        help="App settings for --eventhub and Blob (default ./local.settings.json).",
+    ),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", envvar="SIM_QUIET", help="No progress bars.")]
+
+
+def _deliveries(source: Path) -> list[Delivery]:
+    path = source / DELIVERIES_FILE if source.is_dir() else source
+    return list(read_deliveries(path))
+
+
+def _send_and_report(
+    deliveries: list[Delivery],
+    spec: TargetSpec,
+    *,
+    rate: float,
+    log: Path,
+    quiet: bool,
+    title: str,
+) -> None:
+    err, out = Console(stderr=True), Console()
+    with send_progress(err, len(deliveries), quiet=quiet) as progress:
+        result = send_deliveries(deliveries, spec, rate=rate, on_outcome=progress)
+    write_log(log, result.outcomes)
+    summary = SendSummary.of(result.outcomes)
+    out.print(send_table(result, summary, f"{title} → {spec.describe()}"))
+    out.print(f"send log: {log}", highlight=False)
+    if summary.gave_up:
+        msg = (
+            f"{summary.gave_up} deliveries were given up after {spec.policy.retries} retries "
+            f"(see {log}); is the target up? `python -m devstack status`"
+        )
+        raise PipelineError(msg)
+
+
+def _spec(
+    *,
+    target: str | None,
+    eventhub: bool,
+    secret: str | None,
+    policy: RetryPolicy,
+    concurrency: int,
+    timeout: float,
+    settings: Path | None,
+) -> TargetSpec:
+    return TargetSpec(
+        url=target,
+        eventhub=eventhub,
+        secret=secret.encode() if secret else None,
+        policy=policy,
+        concurrency=concurrency,
+        timeout_s=timeout,
+        settings=settings,
+    )
+
+
+def send(
+    *,
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            envvar="SIM_OUT", help="A `generate` folder (its deliveries.jsonl) or a JSONL file."
+        ),
+    ],
+    target: Target = None,
+    eventhub: EventHub = False,
+    rate: Rate = 100.0,
+    concurrency: Concurrency = 16,
+    secret: Secret = None,
+    retries: Retries = 5,
+    retry_delay: RetryDelay = 1.0,
+    backoff: Backoff = 2.0,
+    timeout: Timeout = 15.0,
+    settings: Settings = None,
+    log: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="SIM_LOG",
+            metavar="FILE",
+            help="Per-delivery log (default: FOLDER/send.jsonl); `verify` reads it.",
+        ),
+    ] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Send the deliveries, in order, to ingest (HTTP) or straight to the hub."""
+    err = Console(stderr=True)
+    with errors(err):
+        policy = RetryPolicy(retries, retry_delay, backoff)
+        spec = _spec(
+            target=target,
+            eventhub=eventhub,
+            secret=secret,
+            policy=policy,
+            concurrency=concurrency,
+            timeout=timeout,
+            settings=settings,
+        )
+        deliveries = _deliveries(folder)
+        log_path = log or (folder if folder.is_dir() else folder.parent) / SEND_LOG_FILE
+        _send_and_report(deliveries, spec, rate=rate, log=log_path, quiet=quiet, title="send")
+
+
+def replay(
+    *,
+    source: Annotated[
+        str,
+        typer.Argument(
+            help=f"`{BLOB_SOURCE}` (dead letters in Blob), a deadletter.jsonl or JSONL capture, "
+            "or a folder holding one."
+        ),
+    ],
+    target: Target = None,
+    eventhub: EventHub = False,
+    stage: Annotated[
+        list[str] | None,
+        typer.Option(envvar="SIM_STAGE", help="Only dead letters of this stage (repeatable)."),
+    ] = None,
+    reason: Annotated[
+        list[str] | None,
+        typer.Option(envvar="SIM_REASON", help="Only dead letters with this reason (repeatable)."),
+    ] = None,
+    rate: Rate = 50.0,
+    concurrency: Concurrency = 8,
+    secret: Secret = None,
+    retries: Retries = 5,
+    retry_delay: RetryDelay = 1.0,
+    backoff: Backoff = 2.0,
+    timeout: Timeout = 15.0,
+    settings: Settings = None,
+    log: Annotated[
+        Path,
+        typer.Option(envvar="SIM_LOG", metavar="FILE", help="Per-delivery log of the replay."),
+    ] = Path("replay.jsonl"),
+    quiet: Quiet = False,
+) -> None:
+    """Resend dead letters (their original bytes) or a JSONL capture, to ingest or the hub."""
+    err = Console(stderr=True)
+    with errors(err):
+        policy = RetryPolicy(retries, retry_delay, backoff)
+        spec = _spec(
+            target=target,
+            eventhub=eventhub,
+            secret=secret,
+            policy=policy,
+            concurrency=concurrency,
+            timeout=timeout,
+            settings=settings,
+        )
+        filters = Filters(frozenset(stage or ()), frozenset(reason or ()))
+        deliveries = load(source, filters=filters, settings=settings)
+        if not deliveries:
+            Console().print(f"nothing to replay in {source}")
+            return
+        _send_and_report(deliveries, spec, rate=rate, log=log, quiet=quiet, title="replay")
+
+
+def run(
+    *,
+    profile: Annotated[
+        Profile, typer.Option(envvar="SIM_PROFILE", help="Preset knobs (see `profiles`).")
+    ] = Profile.realistic,
+) -> None:
+    """Generate, start the local stack, send (with faults), wait until idle, verify, report."""
+    raise typer.Exit(int(ExitCode.INTERNAL))
