@@ -43,7 +43,7 @@ class BlobRecordSource:
     def _client(self) -> BlobServiceClient:
         if self._service is None:
             # Few, quick retries: the default back-off waits over a minute for a stopped Azurite.
-            retry = LinearRetry(backoff=1, retry_total=2, random_jitter_range=0.5)
+            retry = LinearRetry(backoff=1, retry_total=2, random_jitter_range=1)
             self._service, _ = blob_service(
                 self.target.connection, retry_policy=retry, connection_timeout=5
             )
