@@ -306,6 +306,7 @@ class TransformService:
         if not changes:
             return counts
         result = self._store.commit(changes, now_ms)
+        counts.conflicts += len(result.conflicts)
         for conversation_id in sorted(result.conflicts):
             # A batch got there first; it saw the same deadline and acted on it.
             log.info("timer conflict conversation_id=%s: skipped", conversation_id)

@@ -244,8 +244,8 @@ def test_the_last_attempt_parks_what_cannot_be_applied_and_loses_nothing(
         settings=TransformSettings.from_env({"StateStorage": azure_storage.connection_string}),
         tuning=Tuning(),
         service=run.service,
-        store=run.service._store,  # type: ignore[arg-type]
-        records=run.service._records,  # type: ignore[arg-type]
+        store=run.service._store,
+        records=run.service._records,
         dead_letters=run.service._dead_letters,
         counter=OperationCounter(),
     )
@@ -315,3 +315,30 @@ def test_parked_letters_round_trip_their_bytes() -> None:
     assert base64.b64decode(letter.raw) == body
     assert orjson.loads(letter.model_dump_json())["source"]["offset"] == "8800"
     assert datetime.fromisoformat(letter.received_at.replace("Z", "+00:00")).tzinfo == UTC
+
+
+def test_two_instances_sharing_a_partition_end_the_same(
+    azure_storage: AzureStorage, stream: Stream, expected: dict[str, Any]
+) -> None:
+    """A partition handed back and forth, both instances ticking: stale caches, conflicts."""
+    clock = ManualClock(ms_to_datetime(stream.clocks[0]))
+    a, b = Run(azure_storage, Faults(), clock), Run(azure_storage, Faults(), clock)
+    conflicts = 0
+    for number, (batch, clock_ms) in enumerate(zip(stream.batches, stream.clocks, strict=True)):
+        clock.set(ms_to_datetime(clock_ms))
+        owner, other = (a, b) if (number // 3) % 2 == 0 else (b, a)
+        conflicts += owner.service.process(batch).conflicts
+        if number % 3 == 0:  # the previous owner still had the batch in flight
+            conflicts += other.service.process(batch).conflicts
+        for run in (other, owner):
+            while True:
+                step = run.service.tick(limit=500)
+                conflicts += step.conflicts
+                if step.due < 500:
+                    break
+    clock.set(ms_to_datetime(stream.end_ms))
+    a.drain()
+    b.drain()
+    assert conflicts > 0, "the handovers should have met stale caches"
+    assert observable(azure_storage.records()) == observable(expected["records"])
+    nothing_owed(azure_storage, sorted(expected["records"]))
