@@ -37,6 +37,8 @@ class BlobRecordSource:
         self._service: BlobServiceClient | None = None
         self.modified: dict[str, datetime] = {}
         """Last-modified time of every record read, by conversation id (for latencies)."""
+        self.finalized: dict[str, str] = {}
+        """`finalized_at` of every record read, by conversation id."""
         self._names: list[str] | None = None
         self._listed_modified: dict[str, datetime] = {}
 
@@ -105,6 +107,8 @@ class BlobRecordSource:
                 continue
             if isinstance(value, dict) and isinstance(value.get("conversation_id"), str):
                 self.modified[value["conversation_id"]] = self._listed_modified[name]
+                if isinstance(value.get("finalized_at"), str):
+                    self.finalized[value["conversation_id"]] = value["finalized_at"]
             yield Found(location, value)
 
     def dead_letters(self) -> Iterator[Found]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -11,8 +12,14 @@ from rich.console import Console
 from simulator.cli_common import Profile, errors
 from simulator.delivery import Delivery, RetryPolicy, read_deliveries
 from simulator.errors import ExitCode, PipelineError
+from simulator.faults import FAULT_KINDS, FaultPlan
 from simulator.generate import DELIVERIES_FILE
 from simulator.replay_source import BLOB_SOURCE, Filters, load
+from simulator.report import show_verify
+from simulator.run_report import table as run_table
+from simulator.runner import REPORT_HTML, REPORT_JSON, RunConfig, RunResult
+from simulator.runner import run as run_pipeline
+from simulator.runstack import Tuning
 from simulator.send_report import send_progress, send_table
 from simulator.sending import TargetSpec
 from simulator.sending import send as send_deliveries
@@ -101,6 +108,15 @@ def _send_and_report(
             f"(see {log}); is the target up? `python -m devstack status`"
         )
         raise PipelineError(msg)
+
+
+def show_run(out: Console, result: RunResult) -> None:
+    """The verify tables when something differs, then the run's figures and files."""
+    if not result.report.ok:
+        show_verify(out, result.report, 20)
+    out.print(run_table(result.document))
+    for name in (REPORT_JSON, REPORT_HTML):
+        out.print(f"{name}: {result.folder / name}", highlight=False)
 
 
 def _spec(
@@ -229,6 +245,101 @@ def run(
     profile: Annotated[
         Profile, typer.Option(envvar="SIM_PROFILE", help="Preset knobs (see `profiles`).")
     ] = Profile.realistic,
+    conversations: Annotated[
+        int,
+        typer.Option("--conversations", "-n", envvar="SIM_CONVERSATIONS", min=1, help="How many."),
+    ] = 200,
+    seed: Annotated[int, typer.Option(envvar="SIM_SEED", help="Same seed, same data set.")] = 1,
+    out: Annotated[
+        Path | None,
+        typer.Option(envvar="SIM_OUT", help="Run folder (default: runs/<profile>-<n>-<time>)."),
+    ] = None,
+    rate: Rate = 50.0,
+    concurrency: Concurrency = 16,
+    faults: Annotated[
+        bool,
+        typer.Option(
+            "--faults",
+            envvar="SIM_FAULTS",
+            help="Kill -9 / stop parts of the local stack during the send, in turn.",
+        ),
+    ] = False,
+    fault_kinds: Annotated[
+        str, typer.Option(envvar="SIM_FAULT_KINDS", help="Comma list of host, eventhubs, azurite.")
+    ] = ",".join(FAULT_KINDS),
+    fault_every: Annotated[
+        float, typer.Option(envvar="SIM_FAULT_EVERY", min=0.1, help="Seconds between faults.")
+    ] = 30.0,
+    fault_duration: Annotated[
+        float, typer.Option(envvar="SIM_FAULT_DURATION", min=0.0, help="Seconds each lasts.")
+    ] = 5.0,
+    fault_first: Annotated[
+        float,
+        typer.Option(envvar="SIM_FAULT_FIRST", min=0.0, help="Seconds before the first fault."),
+    ] = 10.0,
+    grace: Annotated[
+        float,
+        typer.Option(envvar="SIM_GRACE", min=0.1, help="GRACE_PERIOD_SECONDS of the run's host."),
+    ] = 5.0,
+    idle: Annotated[
+        float,
+        typer.Option(envvar="SIM_IDLE", min=0.1, help="IDLE_TIMEOUT_SECONDS of the run's host."),
+    ] = 20.0,
+    timer: Annotated[
+        int,
+        typer.Option(envvar="SIM_TIMER", min=1, max=59, help="Timer period of the run's host, s."),
+    ] = 2,
+    drain_timeout: Annotated[
+        float,
+        typer.Option(envvar="SIM_DRAIN_TIMEOUT", min=1.0, help="Longest wait for idle, s."),
+    ] = 300.0,
+    stack_dir: Annotated[
+        Path,
+        typer.Option(
+            envvar="SIM_STACK_DIR",
+            help="State folder of a `devstack up` stack to reuse when it is healthy.",
+        ),
+    ] = Path(".devstack"),
+    fresh_stack: Annotated[
+        bool,
+        typer.Option(
+            "--fresh-stack", envvar="SIM_FRESH_STACK", help="Never reuse: a private stack."
+        ),
+    ] = False,
+    keep_stack: Annotated[
+        bool, typer.Option("--keep-stack", envvar="SIM_KEEP_STACK", help="Leave it running.")
+    ] = False,
+    retries: Retries = 5,
+    retry_delay: RetryDelay = 1.0,
+    backoff: Backoff = 2.0,
+    quiet: Quiet = False,
 ) -> None:
     """Generate, start the local stack, send (with faults), wait until idle, verify, report."""
-    raise typer.Exit(int(ExitCode.INTERNAL))
+    err, out_console = Console(stderr=True), Console()
+    with errors(err):
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        folder = out or Path("runs") / f"{profile.value}-{conversations}-{stamp}"
+        plan = None
+        if faults:
+            plan = FaultPlan(
+                FaultPlan.parse_kinds(fault_kinds), fault_every, fault_duration, fault_first
+            )
+        config = RunConfig(
+            profile=profile.value,
+            conversations=conversations,
+            seed=seed,
+            out=folder,
+            rate=rate,
+            concurrency=concurrency,
+            faults=plan,
+            tuning=Tuning(grace_s=grace, idle_s=idle, timer_s=timer),
+            policy=RetryPolicy(retries, retry_delay, backoff),
+            reuse_dir=None if fresh_stack else stack_dir,
+            drain_timeout_s=drain_timeout,
+            keep_stack=keep_stack,
+            quiet=quiet,
+        )
+        result = run_pipeline(config, err)
+        show_run(out_console, result)
+        if not result.report.ok:
+            raise typer.Exit(int(ExitCode.MISMATCH))
