@@ -219,10 +219,13 @@ def payload_bytes(entity: dict[str, Any]) -> int:
     """A generous estimate of an entity's size in a request (JSON, binary as base64)."""
     total = 64
     for name, value in entity.items():
-        if isinstance(value, bytes):
+        kind = type(value)
+        if kind is bytes:
             total += (len(value) + 2) // 3 * 4 + len(name) + 48
-        elif isinstance(value, str):
-            total += len(value.encode("utf-8")) * 2 + len(name) + 8
+        elif kind is str:
+            # Plain ASCII goes as is; anything else at worst as \uXXXX escapes.
+            plain = value.isascii() and value.isprintable()
+            total += len(value) * (1 if plain else 6) + len(name) + 8
         else:
             total += len(name) + 32
     return total
