@@ -301,7 +301,16 @@ def transform(events: list[func.EventHubEvent], context: func.Context) -> None:
     retry = context.retry_context
     attempt = retry.retry_count if retry is not None else 0
     last = retry is None or retry.max_retry_count <= 0 or attempt >= retry.max_retry_count
-    consume(runtime(), to_deliveries(events), attempt=attempt, last_attempt=last)
+    deliveries = to_deliveries(events)
+    try:
+        rt = runtime()
+    except (SettingsError, ValueError) as e:
+        # Without settings there is nowhere to park either: say loudly what is lost.
+        log.critical(
+            "transform is not configured, batch not applied %s error=%s", _where(deliveries), e
+        )
+        raise
+    consume(rt, deliveries, attempt=attempt, last_attempt=last)
 
 
 def consume(
