@@ -141,7 +141,10 @@ def test_the_app_registers_the_consumer_timer_and_metrics() -> None:
     assert (consumer["cardinality"], consumer["dataType"]) == ("MANY", "BINARY")
     retry = names["transform"].get_settings_dict("retry_policy")
     assert retry is not None
-    assert (retry["strategy"], retry["max_retry_count"]) == ("exponential_backoff", str(RETRY_COUNT))
+    assert (retry["strategy"], retry["max_retry_count"]) == (
+        "exponential_backoff",
+        str(RETRY_COUNT),
+    )
 
 
 def test_a_batch_is_applied_and_a_redelivery_changes_nothing(twins: Twins) -> None:
