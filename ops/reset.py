@@ -10,6 +10,7 @@ next batch. So a reset refuses while any partition is owned, unless forced.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -211,7 +212,9 @@ class _Reader:
         )
         try:
             waiting: list[asyncio.Future[Any]] = [found, task]
-            done, _ = await asyncio.wait(waiting, timeout=READ_WAIT_SECONDS + 5)
+            done, _ = await asyncio.wait(
+                waiting, timeout=READ_WAIT_SECONDS + 5, return_when=asyncio.FIRST_COMPLETED
+            )
             if found.done():
                 return found.result()
             if task in done and task.exception() is not None:
@@ -222,5 +225,7 @@ class _Reader:
             return None
         finally:
             await client.close()
-            if not task.done():
-                task.cancel()
+            # A closed client's receive lingers for its link timeout; nothing is left to get.
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
