@@ -103,6 +103,8 @@ class FaultInjector:
 
     plan: FaultPlan
     control: StackControl
+    restart_pause_s: float = 1.0
+    """Pause before retrying a failed restart, times the attempt number."""
     events: list[FaultEvent] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -154,7 +156,7 @@ class FaultInjector:
                 up()
             except Exception as e:  # retried: a port may linger a moment after a kill
                 event.error = f"restart {attempt} of {kind} failed: {str(e)[:300]}"
-                time.sleep(attempt)
+                time.sleep(attempt * self.restart_pause_s)
                 continue
             event.recovered_at = time.time()
             break
