@@ -325,8 +325,13 @@ def consume(
             counts = rt.service.process(deliveries)
         except TRANSIENT as e:
             if not last_attempt:
+                # The requests of a failed attempt were made all the same: count them.
                 log.warning(
-                    "transform batch failed, will retry %s attempt=%s error=%s", where, attempt, e
+                    "transform batch failed, will retry %s attempt=%s error=%s %s",
+                    where,
+                    attempt,
+                    e,
+                    ops.as_log(),
                 )
                 raise
             log.error(
