@@ -37,7 +37,8 @@ test: lint typecheck ## everything CI runs: lint, types, all tests (starts the l
 replay-sample: setup ## offline replay of the bundled sample deliveries
 	$(PY) -m transform replay tests/data/sample_deliveries.jsonl --out out/replay-sample
 
-run: replay-sample ## run the pipeline end to end (for now: the offline replay)
+run: setup ## run the pipeline on the local stack: 200 realistic conversations, verified report
+	$(PY) -m simulator run --profile realistic --conversations 200
 
 clean: ## remove local build and run artefacts
 	rm -rf out runs .devstack .pytest_cache .mypy_cache .ruff_cache
