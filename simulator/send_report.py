@@ -44,8 +44,8 @@ class SendProgress:
             self.task,
             advance=1,
             counts=(
-                f"ok {self.ok}  4xx {self.rejected}  retries {self.retries}  "
-                f"503 {self.unavailable}  gave up {self.gave_up}"
+                f"ok {self.ok} · 4xx {self.rejected} · retries {self.retries} · "
+                f"503 {self.unavailable} · gave up {self.gave_up}"
             ),
         )
 
@@ -53,8 +53,8 @@ class SendProgress:
 @contextmanager
 def send_progress(console: Console, total: int, *, quiet: bool) -> Iterator[SendProgress]:
     columns = (
-        TextColumn("[progress.description]{task.description:<10}"),
-        BarColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(bar_width=12),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("{task.fields[counts]}"),
