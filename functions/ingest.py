@@ -20,6 +20,7 @@ import orjson
 
 from adapters.blob_deadletters import AsyncBlobDeadLetterSink
 from adapters.eventhub_producer import EventHubPublisher
+from functions import telemetry
 from functions.settings import IngestSettings, SettingsError
 from ingest.accept import AcceptanceLimits, Request, lower_headers
 from ingest.breaker import CircuitBreaker
@@ -96,6 +97,7 @@ def runtime() -> IngestRuntime:
                     built.settings.dead_letters.describe(),
                     "required" if built.settings.webhook_secret else "off",
                 )
+                telemetry.setup()
                 _runtime = built
     return _runtime
 

@@ -43,6 +43,7 @@ from adapters.opcount import (
     operation_scope,
 )
 from adapters.table_state import TableStateStore
+from functions import telemetry
 from functions.settings import SettingsError, StorageConnection, TransformSettings
 from schemas.record import DeadLetter, DeadLetterSource
 from schemas.timestamps import datetime_to_ms, iso_ms
@@ -242,6 +243,7 @@ def runtime() -> TransformRuntime:
                     built.settings.state.describe(),
                     built.tuning.cache_size,
                 )
+                telemetry.setup()
                 _runtime = built
     return _runtime
 
@@ -341,6 +343,7 @@ def consume(
             )
             counts, parked = _apply_or_park(rt, deliveries, e)
     TOTALS.add(counts, batch=True, parked=parked)
+    telemetry.observe(telemetry.TRANSFORM_BATCH_MS, (time.monotonic() - started) * 1000)
     log.info(
         "transform batch %s attempt=%s parked=%s ms=%d %s %s",
         where,
@@ -457,6 +460,7 @@ def run_timer(rt: TransformRuntime, monotonic: Callable[[], float]) -> Counts:
                 log.warning("transform timer stopped early rounds=%s: more is due", rounds)
                 break
     TOTALS.add(total, batch=False)
+    telemetry.observe(telemetry.TRANSFORM_TIMER_MS, (monotonic() - started) * 1000)
     log.info(
         "transform timer rounds=%s ms=%d %s %s",
         rounds,

@@ -8,8 +8,11 @@ import base64
 import pytest
 from azure.eventhub import EventData
 from azure.eventhub.aio import EventHubConsumerClient, PartitionContext
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from adapters.blob_deadletters import BlobDeadLetterSink
+from functions import telemetry
 from functions.settings import TransformSettings
 from functions.transform import Tuning, build_runtime
 from ops.lag import partitions
@@ -205,3 +208,27 @@ def test_state_inspect_shows_a_conversation_the_service_processed(
     assert missing.exit_code == 3
     assert "no state for conversation 'conv-nobody'" in missing.output
     assert facts["next_deadline"] is not None  # the purge, after retention
+
+
+def test_telemetry_probe_measures_lag_and_open_conversations(scenario: ScenarioFactory) -> None:
+    s = scenario("ops-lag")
+    settings = TransformSettings.from_env(s.values)
+    runtime = build_runtime(settings, Tuning(cache_size=0))
+    runtime.store.ensure_table()
+    first = _sample_lines()[0]  # the start of conv-voice-1: open, nothing ended yet
+    runtime.service.process([Delivery(first)])
+    reader = InMemoryMetricReader()
+    installed = telemetry.install(MeterProvider(metric_readers=[reader]))
+    try:
+        probed = telemetry.probe(s.values, installed)
+        expected = {row["partition"]: row["lag"] for row in s.cli_json("lag")["partitions"]}
+        assert probed.lag == expected
+        assert probed.open_conversations == 1
+        data = reader.get_metrics_data()
+        assert data is not None
+        names = {
+            m.name for r in data.resource_metrics for sc in r.scope_metrics for m in sc.metrics
+        }
+        assert {"consumer_lag_events", "consumer_lag_events_total", "open_conversations"} <= names
+    finally:
+        telemetry.uninstall()
