@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 SPILL_READ_ATTEMPTS = 3
 PRESUME_THRESHOLD = 0.8
 """Skip the read of a cache miss once at least this share of recent misses were new."""
-PRESUME_WEIGHT = 0.02
+PRESUME_WEIGHT = 0.05
 MAX_PRESUMED = 50_000
 
 
