@@ -51,6 +51,8 @@ PROBE_SCHEDULE = (
 OPEN_CONVERSATIONS_LIMIT = 50_000
 """The probe counts at most this many open conversations (one due-index query per shard)."""
 
+CONSUMER_LAG_TOTAL = "consumer_lag_events_total"
+"""The metric infra/modules/alerts.bicep alerts on."""
 TRANSFORM_BATCH_MS = "transform_batch_latency_ms"
 TRANSFORM_TIMER_MS = "transform_timer_latency_ms"
 INGEST_COUNTERS = (
@@ -147,7 +149,7 @@ class Telemetry:
             "storage_operations", [self._storage], unit="1", description="storage requests"
         )
         meter.create_observable_gauge("consumer_lag_events", [self._lag_by_partition])
-        meter.create_observable_gauge("consumer_lag_events_total", [self._lag_total])
+        meter.create_observable_gauge(CONSUMER_LAG_TOTAL, [self._lag_total])
         meter.create_observable_gauge("open_conversations", [self._open_conversations])
 
     def _counter(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:

@@ -1,0 +1,31 @@
+// Log Analytics and workspace-based Application Insights; ingestion by Entra ID only.
+param logAnalyticsName string
+param applicationInsightsName string
+param location string
+param tags object
+
+resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: logAnalyticsName
+  location: location
+  tags: tags
+  properties: {
+    sku: { name: 'PerGB2018' }
+    retentionInDays: 30
+  }
+}
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
+  name: applicationInsightsName
+  location: location
+  tags: tags
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: workspace.id
+    DisableLocalAuth: true // the instrumentation key alone cannot ingest: Entra ID tokens only
+  }
+}
+
+output applicationInsightsName string = appInsights.name
+output applicationInsightsId string = appInsights.id
+output logAnalyticsId string = workspace.id
