@@ -44,6 +44,9 @@ TEST_HUBS = {
     "ops-reset": 2,
     "ops-replay": 2,
 }
+# A consumer group for tests that read a hub beside a host's own consumer ($Default), so the
+# two never steal each other's partitions.
+OBSERVER_GROUP = "observer"
 # Short load-balancing timings so ownership moves within seconds in tests.
 TEST_LOAD_BALANCING_S = 1.0
 TEST_OWNERSHIP_EXPIRATION_S = 5.0
@@ -67,6 +70,10 @@ def _emulator_config(path: Path) -> Path:
     for name, partitions in {**PROJECT_HUBS, **TEST_HUBS}.items():
         if name not in present:
             entities.append({"Name": name, "PartitionCount": str(partitions), "ConsumerGroups": []})
+    for entity in entities:
+        groups = entity.setdefault("ConsumerGroups", [])
+        if not any(group["Name"] == OBSERVER_GROUP for group in groups):
+            groups.append({"Name": OBSERVER_GROUP})
     path.write_text(json.dumps(document, indent=1), encoding="utf-8")
     return path
 

@@ -32,6 +32,7 @@ from devstack.stack import Stack
 from functions import ingest as blueprint
 from functions.settings import IngestSettings
 from ingest.metrics import MetricsRegistry
+from tests.conftest import OBSERVER_GROUP
 
 ROOT = Path(__file__).resolve().parents[2]
 HUB = "test-events"
@@ -160,8 +161,9 @@ async def read_events(
             if len(found) >= expected:
                 done.set()
 
+    # The observer group: a host running the project app consumes $Default itself.
     client = EventHubConsumerClient.from_connection_string(
-        connection_string, "$Default", eventhub_name=HUB
+        connection_string, OBSERVER_GROUP, eventhub_name=HUB
     )
     task = asyncio.create_task(client.receive(on_event, starting_position="-1"))
     with contextlib.suppress(TimeoutError):
