@@ -351,7 +351,7 @@ def probe(env: Mapping[str, str], telemetry: Telemetry, now: datetime | None = N
     return Probed(lag, open_count)
 
 
-_probe_store: Any = None
+_probe_stores: dict[tuple[str, str], Any] = {}
 
 
 def _open_conversations(env: Mapping[str, str], now: datetime) -> int | None:
@@ -361,25 +361,30 @@ def _open_conversations(env: Mapping[str, str], now: datetime) -> int | None:
     to now + idle timeout holds the open ones (plus revisions owed and the few purged soon).
     The store counts into its own counter: the probe is no part of the consumer's figures.
     """
-    global _probe_store  # noqa: PLW0603 - one per worker process
     from adapters.entity import SPILL_CONTAINER
     from adapters.table_state import TableStateStore
     from functions.settings import TransformSettings
     from functions.transform import table_service
     from ops.clients import blobs
+    from ops.state import adopt_layout
     from schemas.timestamps import datetime_to_ms
 
     settings = TransformSettings.from_env(env)
-    if _probe_store is None:
-        _probe_store = TableStateStore(
-            table_service(settings.state).get_table_client(settings.state_table),
+    key = (settings.state.describe(), settings.state_table)
+    store = _probe_stores.get(key)
+    if store is None:
+        table = table_service(settings.state).get_table_client(settings.state_table)
+        store = TableStateStore(
+            table,
             blobs(settings.state).get_container_client(SPILL_CONTAINER),
             counter=OperationCounter(),
             cache_size=0,
             presume_new=False,
         )
+        adopt_layout(store, table)
+        _probe_stores[key] = store
     horizon = datetime_to_ms(now) + round(settings.idle_timeout_seconds * 1000)
-    return len(_probe_store.due(horizon, OPEN_CONVERSATIONS_LIMIT))
+    return len(store.due(horizon, OPEN_CONVERSATIONS_LIMIT))
 
 
 @bp.function_name("telemetry_probe")

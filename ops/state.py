@@ -14,7 +14,7 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.data.tables import TableClient
 
 from adapters.blob_records import BlobRecordSink, record_blob_name
-from adapters.entity import SPILL_CONTAINER, shard_of
+from adapters.entity import LAYOUT_PARTITION, LAYOUT_ROW, SPILL_CONTAINER, shard_of
 from adapters.opcount import OperationCounter
 from adapters.table_state import TableStateStore
 from functions.settings import TransformSettings
@@ -120,8 +120,9 @@ def inspect(settings: TransformSettings, conversation_id: str) -> Inspected:
         presume_new=False,
     )
     try:
+        adopt_layout(store, table)
         loaded = store.load(conversation_id)
-        row = _row_facts(table, conversation_id)
+        row = _row_facts(table, conversation_id, store.shards)
         sink = BlobRecordSink(
             blobs.get_container_client(settings.records_container), counter=OperationCounter()
         )
@@ -145,8 +146,17 @@ def inspect(settings: TransformSettings, conversation_id: str) -> Inspected:
     return Inspected(state, etag, row, record, record_metadata)
 
 
-def _row_facts(table: TableClient, conversation_id: str) -> dict[str, Any]:
-    partition, key = shard_of(conversation_id), safe_key(conversation_id)
+def adopt_layout(store: TableStateStore, table: TableClient) -> None:
+    """Use the shard count the table was created with (read-only: the operator may not write)."""
+    try:
+        layout = table.get_entity(LAYOUT_PARTITION, LAYOUT_ROW)
+    except ResourceNotFoundError:
+        return  # no table or no state yet: the default layout is as good as any
+    store.shards = int(getattr(layout["Shards"], "value", layout["Shards"]))
+
+
+def _row_facts(table: TableClient, conversation_id: str, shards: int) -> dict[str, Any]:
+    partition, key = shard_of(conversation_id, shards), safe_key(conversation_id)
     facts: dict[str, Any] = {"table": table.table_name, "partition_key": partition, "row_key": key}
     try:
         entity = table.get_entity(partition, key, select=_ROW_FACTS)
