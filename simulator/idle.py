@@ -121,6 +121,22 @@ class PipelineProbe:
             return {}
         return found
 
+    def owned(self, within_s: float) -> list[str]:
+        """Partitions some consumer of this group has claimed or renewed in the last seconds."""
+        container = self._blobs.get_container_client(CHECKPOINT_CONTAINER)
+        tail = f"/{self.eventhub_name}/{self.consumer_group}/ownership/".lower()
+        now = time.time()
+        found = []
+        try:
+            for blob in container.list_blobs(include=["metadata"]):
+                if tail not in str(blob.name) or not (blob.metadata or {}).get("ownerid"):
+                    continue  # a released partition has an empty owner
+                if now - blob.last_modified.timestamp() <= within_s:
+                    found.append(str(blob.name).rsplit("/", 1)[1])
+        except ResourceNotFoundError:
+            return []
+        return sorted(found)
+
     def pending(self, now_ms: int) -> tuple[int, int]:
         """(conversations owing work within the horizon, conversations in the table)."""
         rows = self._table.list_entities(select=["PartitionKey", "RowKey", "Revision", "Deadline"])

@@ -32,6 +32,8 @@ EVENTHUB_NAME = "genesys-events"
 REUSE_CONSUMER_GROUP = "cg1"
 """A consumer group the project's emulator config declares besides `$Default`."""
 HOST_STARTUP_TIMEOUT_S = 90.0
+OWNERSHIP_FRESH_S = 30.0
+"""A consumer renews its partitions every few seconds; one renewed this recently is alive."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,19 +64,31 @@ class Names:
     records_container: str = "conversations"
     deadletter_container: str = "deadletter"
     consumer_group: str = "$Default"
+    host_id: str | None = None
+    """`AzureFunctionsWebHost__hostid`: hosts sharing a storage account and a host id share
+    their timers' singleton lock, so the running stack's host would tick for the run's."""
 
     @classmethod
     def isolated(cls) -> Names:
         tag = uuid.uuid4().hex[:12]
-        return cls(f"sim{tag}", f"sim-{tag}-records", f"sim-{tag}-deadletter", REUSE_CONSUMER_GROUP)
+        return cls(
+            f"sim{tag}",
+            f"sim-{tag}-records",
+            f"sim-{tag}-deadletter",
+            REUSE_CONSUMER_GROUP,
+            f"simulator-{tag}",
+        )
 
     def environment(self) -> dict[str, str]:
-        return {
+        env = {
             "STATE_TABLE_NAME": self.state_table,
             "RECORDS_CONTAINER": self.records_container,
             "DEADLETTER_CONTAINER": self.deadletter_container,
             "EVENTHUB_CONSUMER_GROUP": self.consumer_group,
         }
+        if self.host_id is not None:
+            env["AzureFunctionsWebHost__hostid"] = self.host_id
+        return env
 
 
 def _services_healthy(stack: Stack) -> bool:
@@ -91,8 +105,19 @@ class RunStack:
         self.secret = secrets.token_hex(16)
         self.state_dir = folder / "stack"
         running = Stack.load(ROOT, reuse_dir) if reuse_dir is not None else None
+        self.names = Names.isolated()
+        self.note = ""
         self.reused = running is not None and _services_healthy(running)
-        self.names = Names.isolated() if self.reused else Names()
+        if running is not None and self.reused:
+            busy = self._consumers(running)
+            if busy:
+                self.reused = False
+                self.note = (
+                    f"the running stack's consumer group {self.names.consumer_group} is in use "
+                    f"(partitions {','.join(busy)}: another run?), so this run has its own stack"
+                )
+        if not self.reused:
+            self.names = Names()
         env = {**tuning.environment(), **self.names.environment(), "WEBHOOK_SECRET": self.secret}
         if running is not None and self.reused:
             self.services = running
@@ -115,6 +140,21 @@ class RunStack:
                 startup_timeout_s=HOST_STARTUP_TIMEOUT_S,
             )
 
+    def _consumers(self, running: Stack) -> list[str]:
+        """Partitions of the run's consumer group another host owns right now."""
+        probe = PipelineProbe(
+            storage_connection_string=running.storage_connection_string,
+            eventhub_connection_string=running.eventhub_connection_string,
+            eventhub_name=EVENTHUB_NAME,
+            consumer_group=self.names.consumer_group,
+            state_table=self.names.state_table,
+            horizon_ms=0,
+        )
+        try:
+            return probe.owned(OWNERSHIP_FRESH_S)
+        finally:
+            probe.close()
+
     # ------------------------------------------------------------------ life cycle
     def describe(self) -> str:
         if self.reused:
@@ -123,7 +163,8 @@ class RunStack:
                 f"{self.names.state_table}, containers {self.names.records_container} and "
                 f"{self.names.deadletter_container}, consumer group {self.names.consumer_group}"
             )
-        return f"private stack in {self.state_dir} (stopped at the end)"
+        own = f"private stack in {self.state_dir} (stopped at the end)"
+        return f"{own}; {self.note}" if self.note else own
 
     def start(self) -> None:
         try:

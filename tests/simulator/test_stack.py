@@ -137,3 +137,28 @@ def test_a_chaos_run_with_a_host_kill_and_an_emulator_outage_verifies_exactly(
     assert summary["dead_letters"]["missing"] == 0 and summary["dead_letters"]["unexpected"] == 0
     assert report["stack"].startswith("private stack")
     assert not (out / "stack" / "pids").exists() or not list((out / "stack" / "pids").iterdir())
+
+
+@pytest.mark.stack
+def test_a_stack_whose_consumer_group_is_busy_is_not_reused(
+    local_stack: Stack, tmp_path: Path
+) -> None:
+    from simulator.runstack import REUSE_CONSUMER_GROUP, RunStack, Tuning
+
+    free = RunStack(tmp_path / "a", Tuning(), reuse_dir=local_stack.state_dir)
+    assert free.reused and free.names.consumer_group == REUSE_CONSUMER_GROUP
+    assert free.names.host_id and free.names.state_table != "conversationstate"
+    blobs = BlobServiceClient.from_connection_string(local_stack.storage_connection_string)
+    container = blobs.get_container_client("azure-webjobs-eventhub")
+    if not container.exists():
+        container.create_container()
+    name = f"localhost:1/genesys-events/{REUSE_CONSUMER_GROUP}/ownership/7"
+    container.upload_blob(name, b"", overwrite=True, metadata={"ownerid": "another-run"})
+    try:
+        busy = RunStack(tmp_path / "b", Tuning(), reuse_dir=local_stack.state_dir)
+        assert not busy.reused and "in use (partitions 7" in busy.describe()
+        assert busy.names.state_table == "conversationstate"  # a private stack: defaults
+    finally:
+        container.delete_blob(name)
+        blobs.close()
+    assert not RunStack(tmp_path / "c", Tuning(), reuse_dir=tmp_path / "none").reused
