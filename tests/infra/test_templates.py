@@ -356,3 +356,44 @@ def test_the_deployed_package_imports_without_the_dev_packages(tmp_path: Path) -
         [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+# ---------------------------------------------------------------------- docs
+_READS = re.compile(
+    r"(?:_get|_number|_flag|_value|eventhub_connection|storage_connection)\(\s*env,\s*\"(\w+)\""
+    r"|(?:env|environ)\.get\(\"(\w+)\""
+)
+
+
+def settings_read_by_the_code() -> set[str]:
+    """Every setting name the deployed packages read from the environment."""
+    names: set[str] = set()
+    for package in ("functions", "adapters", "ingest", "transform", "ops"):
+        for path in (bicep.ROOT / package).rglob("*.py"):
+            for match in _READS.finditer(path.read_text(encoding="utf-8")):
+                names.add(match[1] or match[2])
+    return names
+
+
+def documented_settings(table: str) -> set[str]:
+    """Names in the first column; `__suffix` entries take the row's first name as prefix."""
+    names: set[str] = set()
+    for row in table.splitlines():
+        if not row.startswith("| `"):
+            continue
+        tokens = re.findall(r"`([^`]+)`", row.split("|")[1])
+        prefix = tokens[0].split("__")[0]
+        names.update(prefix + token if token.startswith("__") else token for token in tokens)
+    return names
+
+
+def test_the_configuration_table_lists_every_setting() -> None:
+    docs = (bicep.ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    table = docs[docs.index("## Configuration") : docs.index("## Local development")]
+    documented = documented_settings(table)
+    read = settings_read_by_the_code()
+    assert {"EVENTHUB_NAME", "StateStorage", "TIMER_SCHEDULE", "TELEMETRY_CONSOLE"} <= read
+    missing = sorted(read - documented)
+    assert not missing, f"settings read by the code but not in docs/deploy.md: {missing}"
+    undocumented = sorted(set(SETTINGS) - documented)
+    assert not undocumented, f"app settings of the template missing from the table: {undocumented}"
