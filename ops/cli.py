@@ -23,6 +23,7 @@ from rich.table import Table
 
 from devstack.errors import SettingError
 from devstack.settings import load_local_settings
+from ops import clients
 from ops import deadletters as dl
 from ops import lag as lag_module
 from ops import reset as reset_module
@@ -249,8 +250,6 @@ def _filters(
 
 
 def _letters(env: dict[str, str]) -> dl.DeadLetterStore:
-    from ops import clients
-
     transform = transform_settings(env)
     service = clients.blobs(transform.state)
     return dl.DeadLetterStore(service.get_container_client(transform.deadletter_container))
@@ -273,7 +272,7 @@ def deadletters_list(
         store = _letters(load_env(settings))
         items = list(store.list(_filters(stage, reason, since, until, replayed), limit))
     if as_json:
-        _print_json([{**_listed(item)} for item in items])
+        _print_json([_listed(item) for item in items])
         return
     table = Table(title=f"dead letters in {store.name} ({len(items)})")
     for column in ("day", "stage", "reason", "id", "bytes", "replayed"):
