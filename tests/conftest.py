@@ -13,12 +13,14 @@ fails the test with the tail of its log; nothing is skipped.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import azure.functions as func
 import pytest
 
 from devstack.errors import DevstackError
@@ -76,6 +78,18 @@ def _emulator_config(path: Path) -> Path:
             groups.append({"Name": OBSERVER_GROUP})
     path.write_text(json.dumps(document, indent=1), encoding="utf-8")
     return path
+
+
+@functools.cache
+def project_functions() -> tuple[func.Function, ...]:
+    """The project app's functions, indexed once per process.
+
+    azure-functions refuses a second `get_functions()` on the same app object (it keeps the
+    names it has seen and reports them as duplicates), so every test shares this one.
+    """
+    import function_app
+
+    return tuple(function_app.app.get_functions())
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from adapters.entity import SPILL_CONTAINER
 from functions import telemetry
 from functions.settings import IngestSettings, TransformSettings
 from ops.settings import hub_settings
+from tests.conftest import project_functions
 from tests.infra import bicep
 
 MAIN = bicep.read("main.bicep")
@@ -89,10 +90,8 @@ def test_the_app_and_the_ops_tools_parse_the_deployed_settings_identity_based() 
 
 def test_every_binding_setting_is_provided() -> None:
     """The triggers' `connection` and `%SETTING%` names resolve in the deployed settings."""
-    import function_app
-
     env = deployed_env()
-    for function in function_app.app.get_functions():
+    for function in project_functions():
         for binding in json.loads(function.get_function_json())["bindings"]:
             connection = binding.get("connection")
             if connection:

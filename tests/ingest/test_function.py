@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import functools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +12,6 @@ import azure.functions as func
 import orjson
 import pytest
 
-import function_app
 from adapters.blob_deadletters import AsyncBlobDeadLetterSink, InMemoryAsyncDeadLetterSink
 from adapters.eventhub_producer import EventHubPublisher, InMemoryEventPublisher
 from functions import ingest as blueprint
@@ -21,6 +19,7 @@ from functions.settings import IngestSettings
 from ingest.breaker import CircuitBreaker
 from ingest.metrics import MetricsRegistry
 from ingest.service import IngestConfig, IngestService
+from tests.conftest import project_functions
 from tests.ingest.helpers import body_of, voice
 
 ROUTE = "/api/v1/genesys/events"
@@ -31,10 +30,9 @@ SETTINGS_ENV = {
 }
 
 
-@functools.cache
 def indexed() -> tuple[func.Function, ...]:
-    """The app's functions, indexed once (the library refuses a second `get_functions`)."""
-    return tuple(function_app.app.get_functions())
+    """The app's functions, indexed once per process (see `project_functions`)."""
+    return project_functions()
 
 
 def functions_by_name() -> dict[str, Callable[..., Any]]:

@@ -14,7 +14,6 @@ from azure.functions import _abc as func_abc
 from azure.functions import meta
 from azure.functions.eventhub import EventHubTriggerConverter
 
-import function_app
 from adapters.memory import (
     InMemoryDeadLetterSink,
     InMemoryRecordSink,
@@ -33,6 +32,7 @@ from functions.transform import (
     run_timer,
     to_deliveries,
 )
+from tests.conftest import project_functions
 from tests.contract.states import envelope
 from transform.errors import StorageUnavailable
 from transform.service import TransformService
@@ -135,7 +135,7 @@ def test_events_become_deliveries_with_their_event_hubs_position() -> None:
 
 
 def test_the_app_registers_the_consumer_timer_and_metrics() -> None:
-    names = {f.get_function_name(): f for f in function_app.app.get_functions()}
+    names = {f.get_function_name(): f for f in project_functions()}
     assert {"transform", "transform_timer", "transform_metrics"} <= names.keys()
     consumer = json.loads(names["transform"].get_function_json())["bindings"][0]
     assert (consumer["cardinality"], consumer["dataType"]) == ("MANY", "BINARY")
