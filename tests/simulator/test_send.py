@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import shutil
 from pathlib import Path
 
 import orjson
@@ -102,7 +103,8 @@ def test_target_urls_and_specs() -> None:
 def test_the_send_command_logs_every_try_and_signs_from_the_environment(
     written: dict[str, Path], tmp_path: Path
 ) -> None:
-    data = written["chaos"]
+    data = tmp_path / "chaos"  # a copy: the send log lands beside the deliveries
+    shutil.copytree(written["chaos"], data)
     lines = (data / "deliveries.jsonl").read_bytes().splitlines()
 
     def script(seen: Seen, before: int) -> Answer:
