@@ -8,7 +8,6 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -25,34 +24,9 @@ from simulator.run_report import consumer_counts, conversation_sends, records_pe
 from simulator.stats import SendSummary, per_second, percentile
 from tests.simulator.fake_replay import dead_letter
 from tests.simulator.http_server import serve
+from tests.simulator.payloads import envelope
 
 runner = CliRunner()
-
-
-def envelope(cid: str, details: int = 2, bad: bool = False) -> dict[str, Any]:
-    items = [
-        {
-            "name": "conversation:state",
-            "type": "conversation",
-            "sequence": "x" if bad and i == 1 else i,
-            "timestamp": "2026-11-24T08:00:00.000Z",
-            "data": {"status": "connected"},
-        }
-        for i in range(details)
-    ]
-    return {
-        "id": f"e-{cid}",
-        "type": "v2.detail.events.conversation",
-        "createdTimestamp": "2026-11-24T08:00:00.000Z",
-        "data": {
-            "id": cid,
-            "type": "voice",
-            "createdTimestamp": "2026-11-24T08:00:00.000Z",
-            "updatedTimestamp": "2026-11-24T08:00:00.000Z",
-            "details": items,
-        },
-        "metadata": {},
-    }
 
 
 def test_the_hub_gets_what_ingest_would_send_plus_the_rejects_raw() -> None:

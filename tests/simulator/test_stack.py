@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from devstack.stack import Stack
 from simulator.cli import app
 from tests.simulator.fake_replay import perfect_record
+from tests.simulator.payloads import envelope
 
 runner = CliRunner()
 RUN_TUNING = ["--grace", "2", "--idle", "6", "--timer", "1", "--drain-timeout", "120", "-q"]
@@ -162,3 +163,57 @@ def test_a_stack_whose_consumer_group_is_busy_is_not_reused(
         container.delete_blob(name)
         blobs.close()
     assert not RunStack(tmp_path / "c", Tuning(), reuse_dir=tmp_path / "none").reused
+
+
+async def _hub_events(connection: str, hub: str, marker: str) -> list[tuple[str | None, bytes]]:
+    """(partition key, body) of every event in `hub` whose body contains `marker`."""
+    import asyncio
+    import contextlib
+
+    from azure.eventhub.aio import EventHubConsumerClient
+
+    found: list[tuple[str | None, bytes]] = []
+
+    async def on_event(partition: Any, event: Any) -> None:
+        if event is not None and marker.encode() in event.body_as_str().encode():
+            key = event.partition_key
+            found.append((key.decode() if isinstance(key, bytes) else key, b"".join(event.body)))
+
+    client = EventHubConsumerClient.from_connection_string(connection, "cg1", eventhub_name=hub)
+    task = asyncio.create_task(client.receive(on_event, starting_position="-1"))
+    await asyncio.sleep(4)
+    await client.close()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return found
+
+
+@pytest.mark.stack
+def test_send_eventhub_splits_per_conversation_and_sends_rejects_raw(
+    local_stack: Stack, tmp_path: Path
+) -> None:
+    import asyncio
+
+    tag = uuid.uuid4().hex
+    a, b = f"{tag}-a", f"{tag}-b"
+    capture = tmp_path / "capture.jsonl"
+    capture.write_bytes(
+        orjson.dumps([envelope(a), envelope(b), envelope(a)])
+        + b"\n"
+        + f'{{"broken {tag}'.encode()
+        + b"\n"
+    )
+    env = {
+        "EventHubConnection": local_stack.eventhub_connection_string,
+        "EVENTHUB_NAME": "test-events",
+    }
+    args = ["send", str(capture), "--eventhub", "--settings", str(tmp_path / "no.json"), "-q"]
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    events = asyncio.run(_hub_events(local_stack.eventhub_connection_string, "test-events", tag))
+    by_key = {key: body for key, body in events}
+    assert set(by_key) == {a, b, "simulator-rejected-2-0"}
+    assert orjson.loads(by_key[a]) == [envelope(a), envelope(a)]
+    assert orjson.loads(by_key[b]) == envelope(b)
+    assert by_key["simulator-rejected-2-0"] == f'{{"broken {tag}'.encode()
