@@ -217,3 +217,26 @@ def test_send_eventhub_splits_per_conversation_and_sends_rejects_raw(
     assert orjson.loads(by_key[a]) == [envelope(a), envelope(a)]
     assert orjson.loads(by_key[b]) == envelope(b)
     assert by_key["simulator-rejected-2-0"] == f'{{"broken {tag}'.encode()
+
+
+@pytest.mark.stack
+def test_replay_resends_dead_letters_from_blob(
+    local_stack: Stack, containers: tuple[BlobServiceClient, str, str], tmp_path: Path
+) -> None:
+    from tests.simulator.http_server import serve
+
+    blobs, _, letters = containers
+    entries = [
+        {"line": 1, "kind": "transient-failure-parked"},
+        {"line": 2, "kind": "invalid-json"},
+    ]
+    for n, (entry, raw) in enumerate(zip(entries, ('{"parked": 1}', "{oops"), strict=True)):
+        body = _letter(entry, raw, f"letter-{n}")
+        blobs.get_blob_client(letters, f"ingest/2026/11/24/{n}.json").upload_blob(body)
+    env = {"StateStorage": local_stack.storage_connection_string, "DEADLETTER_CONTAINER": letters}
+    with serve() as (url, seen):
+        args = ["replay", "blob", "--target", url, "--reason", "transient-failure-parked"]
+        args += ["--settings", str(tmp_path / "no.json"), "--log", str(tmp_path / "r.jsonl")]
+        result = runner.invoke(app, [*args, "-q"], env=env)
+    assert result.exit_code == 0, result.output
+    assert [s.body for s in seen.seen] == [b'{"parked": 1}']
