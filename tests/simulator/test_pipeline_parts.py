@@ -215,3 +215,12 @@ def test_the_chart_is_well_formed_svg() -> None:
     assert root.tag.endswith("svg")
     assert any(e.tag.endswith("polyline") for e in root.iter())
     assert "throughput &lt;&amp;&gt;" in svg
+
+
+def test_run_checks_its_fault_schedule_before_starting_anything(tmp_path: Path) -> None:
+    args = ["run", "-n", "2", "--out", str(tmp_path / "r"), "--faults", "--fault-every", "1"]
+    result = runner.invoke(app, [*args, "--fault-duration", "2", "-q"])
+    assert result.exit_code == 2 and "must be longer than" in result.output
+    result = runner.invoke(app, ["run", "-n", "2", "--faults", "--fault-kinds", "disk", "-q"])
+    assert result.exit_code == 2 and "host, eventhubs, azurite" in result.output
+    assert not (tmp_path / "r").exists()
