@@ -69,12 +69,15 @@ class Counts:
 
     def add(self, other: Counts) -> None:
         """Accumulate another report into this one."""
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        for name in _COUNT_NAMES:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def as_dict(self) -> dict[str, int]:
         """For logs and metrics."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in _COUNT_NAMES}
+
+
+_COUNT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Counts))
 
 
 @dataclass(slots=True)
