@@ -180,6 +180,11 @@ class TransformSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> TransformSettings:
         """Read from the environment (app settings / local.settings.json Values)."""
         env = os.environ if env is None else env
+        if _flag(env, "PARTIAL_SNAPSHOTS", False):
+            raise SettingsError(
+                "PARTIAL_SNAPSHOTS=true is not supported yet (SPEC 5 makes it optional, off by "
+                "default): remove the setting or set it to false"
+            )
         return cls(
             state=storage_connection(env, "StateStorage"),
             state_table=_get(env, "STATE_TABLE_NAME") or "conversationstate",
