@@ -43,8 +43,9 @@ def generated_input(profile: str, conversations: int, seed: int = 20261124) -> P
 
 def write_result(name: str, result: dict[str, Any]) -> Path:
     """Print the figures and keep them as JSON under out/bench/."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"{name}.json"
+    folder = Path(os.environ.get("BENCH_RESULTS", CACHE))  # smoke runs write elsewhere
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
     document = {"benchmark": name, "machine": machine(), **result}
     path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
     sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")

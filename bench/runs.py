@@ -1,0 +1,62 @@
+"""Running `python -m simulator run` for the pipeline benchmarks, and sampling the host's memory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+
+from bench.common import CACHE, ROOT
+
+
+class HostMemory:
+    """Peak and trail of the RSS of every local Functions host process, sampled in a thread."""
+
+    def __init__(self, every_s: float = 2.0) -> None:
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self.samples: list[tuple[float, int]] = []
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> HostMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        started = time.monotonic()
+        while not self._stop.wait(self._every_s):
+            total = 0
+            for process in psutil.process_iter(["cmdline", "memory_info"]):
+                cmdline = process.info.get("cmdline") or []
+                if any("devstack.host" in part for part in cmdline):
+                    total += process.info["memory_info"].rss
+            if total:
+                self.samples.append((round(time.monotonic() - started, 1), total))
+
+    @property
+    def peak_mib(self) -> float:
+        """Highest total RSS seen, in MiB."""
+        return round(max((rss for _, rss in self.samples), default=0) / 2**20, 1)
+
+
+def simulator_run(name: str, arguments: list[str]) -> dict[str, Any]:
+    """Run the simulator end to end into out/bench/runs/<name> and return its report."""
+    out = CACHE / "runs" / name
+    command = [sys.executable, "-m", "simulator", "run", *arguments, "--out", str(out)]
+    completed = subprocess.run(command, cwd=ROOT, check=False)
+    report_path = Path(out) / "report.json"
+    if not report_path.exists():
+        raise SystemExit(f"simulator run {name} wrote no report (exit {completed.returncode})")
+    report: dict[str, Any] = orjson.loads(report_path.read_bytes())
+    report["exit_code"] = completed.returncode
+    return report
