@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import threading
@@ -52,6 +53,8 @@ class HostMemory:
 def simulator_run(name: str, arguments: list[str]) -> dict[str, Any]:
     """Run the simulator end to end into out/bench/runs/<name> and return its report."""
     out = CACHE / "runs" / name
+    if out.exists():  # a run folder is one run: never mix files of two
+        shutil.rmtree(out)
     command = [sys.executable, "-m", "simulator", "run", *arguments, "--out", str(out)]
     completed = subprocess.run(command, cwd=ROOT, check=False)
     report_path = Path(out) / "report.json"
