@@ -14,6 +14,7 @@ fails the test with the tail of its log; nothing is skipped.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -85,11 +86,16 @@ def project_functions() -> tuple[func.Function, ...]:
     """The project app's functions, indexed once per process.
 
     azure-functions refuses a second `get_functions()` on the same app object (it keeps the
-    names it has seen and reports them as duplicates), so every test shares this one.
+    names it has seen and reports them as duplicates), so every test shares this one. The
+    module is loaded by path: the local host's unit tests index other apps' `function_app.py`
+    in this process, which leaves another module under that name in `sys.modules`.
     """
-    import function_app
-
-    return tuple(function_app.app.get_functions())
+    script = ROOT / "function_app.py"
+    spec = importlib.util.spec_from_file_location("project_function_app", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return tuple(module.app.get_functions())
 
 
 @pytest.fixture(scope="session")
