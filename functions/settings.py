@@ -95,7 +95,8 @@ def storage_connection(env: Mapping[str, str], name: str) -> StorageConnection:
     )
 
 
-def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 0) -> float:
+def number_setting(env: Mapping[str, str], name: str, default: float, minimum: float = 0) -> float:
+    """A numeric setting: `default` when unset, else a number >= `minimum` or a clear error."""
     raw = _get(env, name)
     if raw is None:
         return default
@@ -149,16 +150,16 @@ class IngestSettings:
             dead_letters=storage_connection(env, "StateStorage"),
             deadletter_container=_get(env, "DEADLETTER_CONTAINER") or "deadletter",
             webhook_secret=SecretStr(secret) if secret else None,
-            max_body_bytes=int(_number(env, "INGEST_MAX_BODY_BYTES", 1024 * 1024, 1)),
-            send_timeout_seconds=_number(env, "INGEST_SEND_TIMEOUT_SECONDS", 10.0, 0.1),
-            breaker_failure_threshold=int(_number(env, "BREAKER_FAILURE_THRESHOLD", 5, 1)),
-            breaker_open_seconds=_number(env, "BREAKER_OPEN_SECONDS", 30.0, 0.1),
-            max_payloads=int(_number(env, "INGEST_MAX_PAYLOADS", 1000, 1)),
-            max_micro_events=int(_number(env, "INGEST_MAX_MICRO_EVENTS", 10_000, 1)),
+            max_body_bytes=int(number_setting(env, "INGEST_MAX_BODY_BYTES", 1024 * 1024, 1)),
+            send_timeout_seconds=number_setting(env, "INGEST_SEND_TIMEOUT_SECONDS", 10.0, 0.1),
+            breaker_failure_threshold=int(number_setting(env, "BREAKER_FAILURE_THRESHOLD", 5, 1)),
+            breaker_open_seconds=number_setting(env, "BREAKER_OPEN_SECONDS", 30.0, 0.1),
+            max_payloads=int(number_setting(env, "INGEST_MAX_PAYLOADS", 1000, 1)),
+            max_micro_events=int(number_setting(env, "INGEST_MAX_MICRO_EVENTS", 10_000, 1)),
             max_event_bytes=int(
-                _number(env, "INGEST_MAX_EVENT_BYTES", 1024 * 1024 - 16 * 1024, 1024)
+                number_setting(env, "INGEST_MAX_EVENT_BYTES", 1024 * 1024 - 16 * 1024, 1024)
             ),
-            retry_after_seconds=_number(env, "INGEST_RETRY_AFTER_SECONDS", 1.0, 0),
+            retry_after_seconds=number_setting(env, "INGEST_RETRY_AFTER_SECONDS", 1.0, 0),
         )
 
 
@@ -190,9 +191,9 @@ class TransformSettings:
             state_table=_get(env, "STATE_TABLE_NAME") or "conversationstate",
             records_container=_get(env, "RECORDS_CONTAINER") or "conversations",
             deadletter_container=_get(env, "DEADLETTER_CONTAINER") or "deadletter",
-            grace_seconds=_number(env, "GRACE_PERIOD_SECONDS", 60.0),
-            idle_timeout_seconds=_number(env, "IDLE_TIMEOUT_SECONDS", 4 * 3600.0),
-            retention_days=_number(env, "STATE_RETENTION_DAYS", 7.0),
+            grace_seconds=number_setting(env, "GRACE_PERIOD_SECONDS", 60.0),
+            idle_timeout_seconds=number_setting(env, "IDLE_TIMEOUT_SECONDS", 4 * 3600.0),
+            retention_days=number_setting(env, "STATE_RETENTION_DAYS", 7.0),
             partial_snapshots=_flag(env, "PARTIAL_SNAPSHOTS", False),
             partial_snapshots_prefix=_get(env, "PARTIAL_SNAPSHOTS_PREFIX") or "partial/",
         )

@@ -44,7 +44,12 @@ from adapters.opcount import (
 )
 from adapters.table_state import TableStateStore
 from functions import telemetry
-from functions.settings import SettingsError, StorageConnection, TransformSettings
+from functions.settings import (
+    SettingsError,
+    StorageConnection,
+    TransformSettings,
+    number_setting,
+)
 from schemas.record import DeadLetter, DeadLetterSource
 from schemas.timestamps import datetime_to_ms, iso_ms
 from transform.deadletters import dead_letter_id, raw_text
@@ -94,24 +99,11 @@ class Tuning:
     def from_env(cls, env: Mapping[str, str]) -> Tuning:
         """Read from the environment, defaults for what is not set."""
         return cls(
-            cache_size=int(_number(env, "STATE_CACHE_SIZE", 20_000, 0)),
-            timer_batch=int(_number(env, "TIMER_BATCH_SIZE", 500, 1)),
-            timer_max_seconds=_number(env, "TIMER_MAX_SECONDS", 240.0, 1),
-            shards=int(_number(env, "STATE_SHARDS", STATE_SHARDS, 1)),
+            cache_size=int(number_setting(env, "STATE_CACHE_SIZE", 20_000, 0)),
+            timer_batch=int(number_setting(env, "TIMER_BATCH_SIZE", 500, 1)),
+            timer_max_seconds=number_setting(env, "TIMER_MAX_SECONDS", 240.0, 1),
+            shards=int(number_setting(env, "STATE_SHARDS", STATE_SHARDS, 1)),
         )
-
-
-def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError as e:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from e
-    if value < minimum:
-        raise SettingsError(f"{name} must be >= {minimum}, got {value}")
-    return value
 
 
 @dataclass(slots=True)
