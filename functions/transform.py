@@ -317,7 +317,9 @@ def consume(
     with operation_scope() as ops:
         try:
             counts = rt.service.process(deliveries)
-        except TRANSIENT as e:
+        except Exception as e:  # transient storage trouble, or a defect some input triggers
+            if not isinstance(e, TRANSIENT):
+                log.exception("transform batch raised a non-transient error %s", where)
             if not last_attempt:
                 # The requests of a failed attempt were made all the same: count them.
                 log.warning(
@@ -362,7 +364,7 @@ def _apply_or_park(
                 counts.add(rt.service.process([delivery]))
                 failures = 0
                 continue
-            except TRANSIENT as e:
+            except Exception as e:  # the host checkpoints past whatever is not parked here
                 failures += 1
                 error = e
         _park(rt.dead_letters, delivery, error)

@@ -181,6 +181,20 @@ def test_transient_failures_raise_until_the_last_attempt_then_park(twins: Twins)
     assert letter.error.startswith("StorageUnavailable")
 
 
+def test_a_defect_on_the_last_attempt_parks_the_batch_instead_of_losing_it(
+    twins: Twins,
+) -> None:
+    body = call("0", [{"name": "conversation:state", "data": {"status": "connected"}}])
+    events = event_batch([body], first_sequence=60)
+    twins.store.fail_next = [RuntimeError("a bug some input triggers")] * 50
+    with pytest.raises(RuntimeError):
+        blueprint.transform(events, Context(0))
+    blueprint.transform(events, Context(RETRY_COUNT))
+    (letter,) = twins.letters.letters.values()
+    assert (letter.reason, letter.source.sequence_number) == (PARKED_REASON, 60)
+    assert letter.error.startswith("RuntimeError")
+
+
 def test_the_timer_drains_in_rounds(twins: Twins) -> None:
     bodies = [
         call("0", [{"name": "conversation:state", "data": {"status": "disconnected"}}], f"t-{n}")
