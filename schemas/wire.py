@@ -15,7 +15,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from schemas.timestamps import EpochMs
 
 PayloadFormat = Literal["envelope", "eventbridge", "notification"]
-PAYLOAD_FORMATS: tuple[PayloadFormat, ...] = ("envelope", "eventbridge", "notification")
 TOPIC_PREFIX = "v2.detail.events.conversation."
 
 
@@ -220,10 +219,3 @@ def conversation_id_of(payload: object) -> str | None:
         body = holder.get("eventBody")
         raw = body.get("conversationId") if isinstance(body, dict) else None
     return _lenient_str(raw)
-
-
-FORMAT_MODELS: dict[PayloadFormat, type[_Tolerant]] = {
-    "envelope": Envelope,
-    "eventbridge": EventBridge,
-    "notification": Notification,
-}
