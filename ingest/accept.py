@@ -44,6 +44,9 @@ PROPERTY_MESSAGE_ID = "message_id"
 PROPERTY_PAYLOAD_COUNT = "payload_count"
 
 MAX_HEADER_VALUE_CHARS = 256  # header values copied into properties and dead letters
+MAX_PARTITION_KEY_CHARS = 128
+"""Event Hubs partition keys hold at most 128 characters (the documented `PartitionKey` limit)."""
+HASHED_KEY_PREFIX = "sha256:"
 _DEAD_LETTER_HEADERS = (
     "content-type",
     "content-length",
@@ -85,6 +88,15 @@ class Request:
     message_id: str
 
 
+def partition_key_for(conversation_id: str) -> str:
+    """The Event Hubs partition key of a conversation: its id, or the id's digest when longer
+    than a key may be. Same id, same key, same partition, so per-conversation order holds; the
+    transform reads the id from the payload, never from the key."""
+    if len(conversation_id) <= MAX_PARTITION_KEY_CHARS:
+        return conversation_id
+    return HASHED_KEY_PREFIX + hashlib.sha256(conversation_id.encode()).hexdigest()
+
+
 def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Header names are case-insensitive: key them in lower case once, at the edge."""
     return {name.lower(): value for name, value in headers.items()}
@@ -95,7 +107,7 @@ class OutboundEvent:
     """One Event Hubs event: payloads of one conversation, as one payload or a JSON array."""
 
     partition_key: str
-    """The conversation id."""
+    """The conversation id, or its digest when it is too long for a key (`partition_key_for`)."""
     body: bytes
     properties: Mapping[str, str]
     payload_count: int
@@ -332,7 +344,7 @@ def _event(
     properties = dict(base)
     properties[PROPERTY_FORMAT] = ",".join(sorted({fmt for _, fmt in chunk}))
     properties[PROPERTY_PAYLOAD_COUNT] = str(len(chunk))
-    return OutboundEvent(conversation_id, body, properties, len(chunk))
+    return OutboundEvent(partition_key_for(conversation_id), body, properties, len(chunk))
 
 
 class _Letters:

@@ -32,6 +32,7 @@ from devstack.eventhubs.management import Reply, Timestamp, answer_cbs, answer_m
 _LOG = logging.getLogger(__name__)
 
 MAX_MESSAGE_SIZE = 1024 * 1024  # per event or batch, as the Standard tier
+MAX_PARTITION_KEY_CHARS = 128  # the documented PartitionKey limit: refuse longer, as Azure would
 PRODUCER_CREDIT = 1000
 READ_BATCH = 256  # events per disk read while streaming to a consumer
 READ_BYTES = 1024 * 1024
@@ -246,6 +247,16 @@ class ProducerLink(LinkHandler):
             return
         if not transfer.events:
             self._reject(delivery, "amqp:invalid-field", "the batch holds no events")
+            return
+        keys = {transfer.partition_key, *(event.partition_key for event in transfer.events)}
+        too_long = [key for key in keys if key is not None and len(key) > MAX_PARTITION_KEY_CHARS]
+        if too_long:
+            self._reject(
+                delivery,
+                "amqp:invalid-field",
+                f"the partition key is {len(too_long[0])} characters; at most "
+                f"{MAX_PARTITION_KEY_CHARS} are allowed",
+            )
             return
         try:
             self.context.broker.publish(self.hub, self.partition, transfer)

@@ -395,6 +395,23 @@ def test_sends_without_key_or_partition_spread_round_robin(
     assert growth == {"0": 2, "1": 2, "2": 2, "3": 2}
 
 
+def test_partition_keys_longer_than_128_characters_are_refused(
+    emulator: Emulator, big_producer: EventHubProducerClient
+) -> None:
+    before = last_sequences(emulator, BIG_HUB)
+    batch = big_producer.create_batch(partition_key="k" * 129)
+    batch.add(EventData(b"too long a key"))
+    with pytest.raises(EventDataSendError) as raised:
+        big_producer.send_batch(batch)
+    assert raised.value.error == "invalid-field"
+    assert last_sequences(emulator, BIG_HUB) == before
+    longest = big_producer.create_batch(partition_key="k" * 128)
+    longest.add(EventData(b"fits"))
+    big_producer.send_batch(longest)
+    after = last_sequences(emulator, BIG_HUB)
+    assert sum(after[p] - before[p] for p in before) == 1
+
+
 def test_one_mebibyte_limit(emulator: Emulator, producer: EventHubProducerClient) -> None:
     batch = producer.create_batch(partition_id="1")
     assert batch.max_size_in_bytes == 1024 * 1024  # what the emulator advertised on the link

@@ -21,6 +21,7 @@ from ingest.accept import (
     Plan,
     check_content_type,
     check_request,
+    partition_key_for,
     plan,
     sign,
     verify_signature,
@@ -90,6 +91,16 @@ def test_partition_key_is_the_conversation_id_and_properties_follow_spec_6() -> 
         PROPERTY_FORMAT: "envelope",
         PROPERTY_PAYLOAD_COUNT: "1",
     }
+
+
+def test_ids_longer_than_a_partition_key_go_by_their_digest_on_one_partition() -> None:
+    long_id = "會" * 129
+    first = planned(voice(long_id)).events[0].partition_key
+    again = planned([voice(long_id), voice(long_id)]).events[0].partition_key
+    assert first == again == partition_key_for(long_id)
+    assert first.startswith("sha256:") and len(first) == 71
+    assert partition_key_for("會" * 128) == "會" * 128
+    assert partition_key_for(long_id + "x") != first
 
 
 def test_event_type_headers_in_order_of_preference() -> None:
@@ -433,7 +444,8 @@ def test_the_plan_forwards_exactly_what_the_transform_would_apply(raw: bytes) ->
     forwarded: set[tuple[str, str]] = set()
     for event in result.events:
         forwarded |= identities(event.body)
-        assert all(key == event.partition_key for key, _ in identities(event.body))
+        keys = {partition_key_for(key) for key, _ in identities(event.body)}
+        assert keys == {event.partition_key}
     assert forwarded == identities(raw)
     if result.payloads == 0:  # empty, not JSON, or []: one letter for the whole body
         assert result.rejected_payloads == 1
