@@ -445,7 +445,7 @@ def test_the_plan_forwards_exactly_what_the_transform_would_apply(raw: bytes) ->
     for event in result.events:
         forwarded |= identities(event.body)
         keys = {partition_key_for(key) for key, _ in identities(event.body)}
-        assert keys == {event.partition_key}
+        assert keys <= {event.partition_key}
     assert forwarded == identities(raw)
     if result.payloads == 0:  # empty, not JSON, or []: one letter for the whole body
         assert result.rejected_payloads == 1
