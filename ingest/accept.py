@@ -26,6 +26,7 @@ from schemas.record import DeadLetter
 from schemas.timestamps import iso_ms
 from schemas.wire import conversation_id_of, detect_format
 from transform.deadletters import dead_letter_id, make_dead_letter
+from transform.jsontext import dump_json
 from transform.normalize import UTF8_BOM, Rejection, RejectReason, normalize_payload
 
 SIGNATURE_HEADER = "x-signature-256"
@@ -256,11 +257,11 @@ def plan(request: Request, limits: AcceptanceLimits) -> Plan:
         if conversation_id is None:  # unreachable for a validated payload, kept as a guard
             error = "the payload names no conversation id"
             reason = RejectReason.MISSING_CONVERSATION_ID
-            letters.add(Rejection(reason, error, orjson.dumps(payload), index))
+            letters.add(Rejection(reason, error, dump_json(payload), index))
             continue
         accepted += 1
         partial += rejection is not None
-        raw = text if index is None else orjson.dumps(payload)
+        raw = text if index is None else dump_json(payload)
         groups.setdefault(conversation_id, []).append((raw, detect_format(payload) or "unknown"))
 
     events_out: list[OutboundEvent] = []

@@ -45,9 +45,15 @@ def _lenient_float(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""Integers are kept within 64 bits, as JSON tools and Table Storage take them."""
+
+
 def _lenient_int(value: object) -> int | None:
     number = _lenient_float(value)
-    return None if number is None else int(number)
+    if number is None or not INT64_MIN <= number <= INT64_MAX:
+        return None
+    return int(number)
 
 
 def _string_list(value: object) -> tuple[str, ...]:
@@ -67,13 +73,18 @@ def _strict_int(value: object) -> int:
     """Sequence numbers: integers, or strings of digits; anything else is not an identity."""
     if isinstance(value, bool):
         raise ValueError(f"expected an integer, got {value!r}")
+    number: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and value.isascii():
-        return int(value.strip())
-    raise ValueError(f"expected an integer, got {str(value)[:64]!r}")
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit() and value.isascii():
+        number = int(value.strip())  # past 4,300 digits Python raises ValueError: as wanted
+    if number is None:
+        raise ValueError(f"expected an integer, got {str(value)[:64]!r}")
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise ValueError(f"expected a 64-bit integer, got {str(value)[:64]!r}")
+    return number
 
 
 OptStr = Annotated[str | None, BeforeValidator(_lenient_str)]

@@ -16,11 +16,11 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 
 from schemas.micro_event import MicroEvent
 from schemas.timestamps import MAX_MS, MIN_MS, TimestampError, to_epoch_ms
-from schemas.wire import PayloadFormat
+from schemas.wire import INT64_MAX, INT64_MIN, PayloadFormat
 from transform.events import envelope_event, genesys_event
 
 NonEmpty = Annotated[str, Field(min_length=1)]
-StrictInt = Annotated[int, Strict()]
+StrictInt = Annotated[int, Strict(), Field(ge=INT64_MIN, le=INT64_MAX)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 

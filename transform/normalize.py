@@ -26,6 +26,7 @@ from schemas.wire import (
 )
 from transform.events import envelope_event, genesys_event
 from transform.fastpath import fast_events
+from transform.jsontext import dump_json
 
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -177,8 +178,8 @@ def _keys_of(payload: dict[Any, Any]) -> str:
 
 def _dump(payload: object) -> bytes:
     try:
-        return orjson.dumps(payload)
-    except TypeError:  # cannot happen for decoded JSON, but a rejection must never raise
+        return dump_json(payload)
+    except (TypeError, ValueError):  # not for decoded JSON, but a rejection must never raise
         return repr(payload).encode()
 
 
