@@ -27,11 +27,6 @@ def to_epoch_ms(value: object) -> int:
 
 
 def _parse_epoch_ms(value: object) -> int:
-    if isinstance(value, str):
-        canonical = _canonical_iso_ms(value)
-        if canonical is not None:
-            return canonical
-        return _parse_text(value)
     if isinstance(value, bool):
         raise TimestampError(f"expected a timestamp, got the boolean {value!r}")
     if isinstance(value, int):
@@ -40,57 +35,20 @@ def _parse_epoch_ms(value: object) -> int:
         if not math.isfinite(value):
             raise TimestampError(f"expected a timestamp, got {value!r}")
         return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.lstrip("-").isdigit() and len(text) <= 20:
+            return int(text)
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError as e:
+            msg = f"expected ISO-8601 or epoch milliseconds, got {value[:64]!r}"
+            raise TimestampError(msg) from e
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        delta = parsed - _EPOCH
+        return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
     raise TimestampError(f"expected a timestamp, got {type(value).__name__}")
-
-
-def _parse_text(value: str) -> int:
-    text = value.strip()
-    if text.isascii() and text.lstrip("-").isdigit() and len(text) <= 20:
-        return int(text)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as e:
-        msg = f"expected ISO-8601 or epoch milliseconds, got {value[:64]!r}"
-        raise TimestampError(msg) from e
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return datetime_to_ms(parsed)
-
-
-def _canonical_iso_ms(text: str) -> int | None:
-    """`YYYY-MM-DDTHH:MM:SS.mmmZ`, the shape producers send, parsed cheaply; else None.
-
-    The hour is looked up in a cache and the rest is arithmetic: the same result as
-    `datetime.fromisoformat` for this shape, at a fraction of its cost. Any other shape, or an
-    invalid value, returns None and goes the general way (which also words the error).
-    """
-    if len(text) != 24 or text[13] != ":" or text[16] != ":" or text[19] != "." or text[23] != "Z":
-        return None
-    hour_ms = _hour_ms(text[:13])
-    rest = text[14:16] + text[17:19] + text[20:23]  # MMSSmmm
-    if hour_ms is None or not (rest.isascii() and rest.isdigit()):
-        return None
-    minutes, seconds, millis = int(rest[:2]), int(rest[2:4]), int(rest[4:])
-    if minutes > 59 or seconds > 59:
-        return None
-    return hour_ms + minutes * 60_000 + seconds * 1000 + millis
-
-
-@functools.lru_cache(maxsize=1 << 12)
-def _hour_ms(prefix: str) -> int | None:
-    """Epoch milliseconds of a `YYYY-MM-DDTHH` prefix, or None if it is not a valid one."""
-    digits = prefix[:4] + prefix[5:7] + prefix[8:10] + prefix[11:13]
-    if prefix[4] != "-" or prefix[7] != "-" or prefix[10] != "T":
-        return None
-    if not (digits.isascii() and digits.isdigit()):
-        return None
-    try:
-        moment = datetime(
-            int(digits[:4]), int(digits[4:6]), int(digits[6:8]), int(digits[8:]), tzinfo=UTC
-        )
-    except ValueError:
-        return None
-    return datetime_to_ms(moment)
 
 
 def iso_ms(epoch_ms: int) -> str:
