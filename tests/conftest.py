@@ -46,6 +46,9 @@ TEST_HUBS = {
     "ops-lag": 2,  # tests/ops: each scenario its own hub and checkpoints
     "ops-reset": 2,
     "ops-replay": 2,
+    "reliability-fuzz": 2,  # tests/reliability: each reads its whole hub back
+    "reliability-ids": 2,
+    "reliability-auth": 2,
 }
 # A consumer group for tests that read a hub beside a host's own consumer ($Default), so the
 # two never steal each other's partitions.
