@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import threading
 import time
 import uuid
@@ -46,7 +47,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.e2e]
 
 ROOT = Path(__file__).resolve().parents[2]
 GRACE_S, IDLE_S = 2, 8
-MUTANTS = 300
+MUTANTS = int(os.environ.get("RELIABILITY_HTTP_MUTANTS", "300"))  # more outside CI
 IGNORED = PROCESSING_FIELDS | {"first_seen_at"}
 ROUTE = "/api/v1/genesys/events"
 
