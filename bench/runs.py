@@ -50,6 +50,27 @@ class HostMemory:
         return round(max((rss for _, rss in self.samples), default=0) / 2**20, 1)
 
 
+STACK_PARTS = {"host": "devstack.host", "eventhubs": "devstack.eventhubs", "azurite": "azurite"}
+
+
+def cpu_seconds_by_part() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each local stack part this process started,
+    and by this process itself (the load generator)."""
+    totals = dict.fromkeys(STACK_PARTS, 0.0)
+    for child in psutil.Process().children(recursive=True):
+        try:
+            cmdline = " ".join(child.cmdline())
+            times = child.cpu_times()
+        except psutil.Error:  # exited meanwhile
+            continue
+        for part, marker in STACK_PARTS.items():
+            if marker in cmdline:
+                totals[part] += times.user + times.system
+    own = psutil.Process().cpu_times()
+    totals["load_generator"] = own.user + own.system
+    return totals
+
+
 def simulator_run(name: str, arguments: list[str]) -> dict[str, Any]:
     """Run the simulator end to end into out/bench/runs/<name> and return its report."""
     out = CACHE / "runs" / name

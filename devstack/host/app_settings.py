@@ -22,3 +22,17 @@ def resolve_setting_expression(value: str, settings: Mapping[str, str], *, where
         return resolved
 
     return _EXPRESSION.sub(substitute, value)
+
+
+def is_disabled(function_name: str, settings: Mapping[str, str]) -> bool:
+    """`AzureWebJobs.<name>.Disabled` set to true: the host does not trigger the function.
+
+    The underscore form is what Linux plans give an app setting with periods in its name.
+    """
+    for name in (
+        f"AzureWebJobs.{function_name}.Disabled",
+        f"AzureWebJobs_{function_name}_Disabled",
+    ):
+        if settings.get(name, "").strip().lower() in ("true", "1"):
+            return True
+    return False

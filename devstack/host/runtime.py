@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from devstack.errors import HostError, SettingError
+from devstack.host.app_settings import is_disabled
 from devstack.host.connections import StorageConnection, resolve_storage_connection
 from devstack.host.eventhub_trigger import (
     EventHubTriggerListener,
@@ -186,7 +187,11 @@ class FunctionsHost:
             self._load_settings()
             config = load_host_config(self.options.app_dir)
             os.chdir(self.options.app_dir)
-            self.functions = index_functions(self.options.app_dir, self.options.script_file)
+            indexed = index_functions(self.options.app_dir, self.options.script_file)
+            self.functions = [f for f in indexed if not is_disabled(f.name, os.environ)]
+            for function in indexed:
+                if function not in self.functions:
+                    logger.info("function disabled by app setting name=%s", function.name)
             self._build(config)
             if self.http is not None:
                 await self.http.start()
