@@ -7,8 +7,10 @@ order, any arrival order and any duplication derive the same record.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from schemas.micro_event import MicroEvent
@@ -66,6 +68,9 @@ class _Fold:
     unknown: set[str] = field(default_factory=set)
     formats: set[str] = field(default_factory=set)
     lifecycle: list[dict[str, Any]] = field(default_factory=list)
+    order_ms: int | None = None
+    order_iso: str = ""
+    """The latest order time rendered, and its text: an envelope's events share theirs."""
 
 
 Step = Callable[[_Fold, MicroEvent], None]
@@ -121,15 +126,17 @@ STEPS: dict[str, Step] = {
 }
 
 
-def _step_for(action: str) -> Step:
+@functools.lru_cache(maxsize=1024)
+def _classify(action: str, envelope: bool) -> tuple[Step, bool]:
+    """The step for an action, and whether the vocabulary knows it (few distinct actions)."""
     lowered = action.lower()
     step = STEPS.get(lowered)
-    if step is not None:
-        return step
-    return _transferred if lowered.endswith(TRANSFER_SUFFIX) else _nothing
+    if step is None:
+        step = _transferred if lowered.endswith(TRANSFER_SUFFIX) else _nothing
+    return step, is_known_action(action, envelope=envelope)
 
 
-def _common(fold: _Fold, event: MicroEvent) -> None:
+def _common(fold: _Fold, event: MicroEvent, *, known: bool) -> None:
     """What every micro-event contributes, whatever its name (metadata binds late)."""
     fold.media = fold.media or event.media
     fold.direction = fold.direction or event.direction
@@ -146,31 +153,46 @@ def _common(fold: _Fold, event: MicroEvent) -> None:
     if event.wrapup_ms is not None:
         fold.last_wrapup_ms = event.wrapup_ms
     fold.formats.add(event.source_format)
-    if not is_known_action(event.action, envelope=envelope):
+    if not known:
         fold.unknown.add(event.action)
     second: int | str = (
         event.sequence if envelope and event.sequence is not None else (event.kind or "")
     )
+    order_ms = event.order_time_ms
+    if order_ms != fold.order_ms:
+        fold.order_ms, fold.order_iso = order_ms, iso_ms(order_ms)
+    timestamp_ms = event.timestamp_ms  # a Genesys event's is its order time
     fold.lifecycle.append(
         {
-            "order": [iso_ms(event.order_time_ms), second],
-            "timestamp": iso_ms(event.timestamp_ms),
+            "order": [fold.order_iso, second],
+            "timestamp": fold.order_iso if timestamp_ms == order_ms else iso_ms(timestamp_ms),
             "action": event.action,
         }
     )
 
 
-def derive(events: Iterable[MicroEvent], meta: RecordMeta) -> dict[str, Any]:
-    """The record for a conversation's distinct micro-events (at least one)."""
-    ordered = sorted(events, key=lambda e: e.sort_key)
+_SORT_KEY = attrgetter("sort_key")
+
+
+def derive(
+    events: Iterable[MicroEvent], meta: RecordMeta, progress: Progress | None = None
+) -> dict[str, Any]:
+    """The record for a conversation's distinct micro-events (at least one).
+
+    `progress` is these events' `Progress` when the caller keeps one, so it is not folded twice.
+    """
+    ordered = sorted(events, key=_SORT_KEY)
     if not ordered:
         raise ValueError("a record needs at least one micro-event")
-    progress = Progress()
+    if progress is None:
+        progress = Progress()
+        for event in ordered:
+            progress.add(event)
     fold = _Fold()
     for event in ordered:
-        progress.add(event)
-        _common(fold, event)
-        _step_for(event.action)(fold, event)
+        step, known = _classify(event.action, event.source_format == "envelope")
+        _common(fold, event, known=known)
+        step(fold, event)
 
     ended_at = progress.ended_at_ms
     started_at = ordered[0].timestamp_ms

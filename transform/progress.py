@@ -28,15 +28,18 @@ class Progress:
 
     def add(self, event: MicroEvent) -> None:
         """Fold one distinct micro-event in."""
-        key = event.sort_key
         if event.status is not None and event.action.lower() == "conversation:state":
+            key = event.sort_key
             if self.last_state_key is None or key > self.last_state_key:
                 self.last_state_key = key
                 self.last_state_status = event.status.lower()
                 self.last_state_ms = event.timestamp_ms
             return
-        kind = (event.kind or "").lower()
+        if event.kind is None:  # an envelope event other than a state change
+            return
+        kind = event.kind.lower()
         if kind == "customer.end":
+            key = event.sort_key
             if self.last_customer_end_key is None or key > self.last_customer_end_key:
                 self.last_customer_end_key = key
                 self.last_customer_end_ms = event.timestamp_ms

@@ -90,13 +90,29 @@ class _Touch:
 
 
 @dataclass(slots=True)
+class _Tally:
+    """What applying one conversation's share did; counted only once its commit succeeds."""
+
+    applied: int = 0
+    duplicates: int = 0
+    redelivered: int = 0
+
+    def add_to(self, counts: Counts) -> None:
+        """Count this conversation and what it applied."""
+        counts.conversations += 1
+        counts.applied += self.applied
+        counts.duplicates += self.duplicates
+        counts.redelivered += self.redelivered
+
+
+@dataclass(slots=True)
 class _Pending:
     """A conversation's new state, ready to commit, and the revision it owes (if any)."""
 
     state: ConversationState
     etag: str | None
     record: dict[str, Any] | None
-    counts: Counts
+    tally: _Tally
     touch: _Touch | None = None
 
 
@@ -143,7 +159,7 @@ class TransformService:
             for touch in touches:
                 prepared = self._prepare(touch, now_ms, presume_absent=attempt == 0)
                 if prepared.touch is None:
-                    counts.add(prepared.counts)
+                    prepared.tally.add_to(counts)
                 else:
                     pending.append(prepared)
             touches = self._commit(pending, now_ms, counts)
@@ -170,26 +186,25 @@ class TransformService:
 
     def _prepare(self, touch: _Touch, now_ms: int, *, presume_absent: bool) -> _Pending:
         """Load and apply one conversation's share; `touch` is None when nothing changed."""
-        counts = Counts(conversations=1)
+        tally = _Tally()
         loaded = self._store.load(touch.conversation_id, presume_absent=presume_absent)
         state, etag = loaded if loaded else (ConversationState(touch.conversation_id), None)
-        applied_new = changed = False
+        changed = False
         for position, events in touch.parts:
             if state.already_applied(position):
-                counts.redelivered += len(events)
+                tally.redelivered += len(events)
                 continue
             changed = True
             for event in events:
                 if state.add(event, now_ms):
-                    counts.applied += 1
-                    applied_new = True
+                    tally.applied += 1
                 else:
-                    counts.duplicates += 1
+                    tally.duplicates += 1
             state.note_position(position)
         if not changed:
-            return _Pending(state, etag, None, counts)
-        record = state.settle(now_ms, self._timing, applied_new=applied_new)
-        return _Pending(state, etag, record, counts, touch)
+            return _Pending(state, etag, None, tally)
+        record = state.settle(now_ms, self._timing, applied_new=tally.applied > 0)
+        return _Pending(state, etag, record, tally, touch)
 
     def _commit(self, pending: list[_Pending], now_ms: int, counts: Counts) -> list[_Touch]:
         """Commit prepared states, write what they owe; returns the touches to re-apply."""
@@ -211,7 +226,7 @@ class TransformService:
             elif conversation_id in result.too_large:
                 counts.dead_letters += self._park_too_large(p.touch, now_ms)
             else:
-                counts.add(p.counts)
+                p.tally.add_to(counts)
                 p.etag = result.etags[conversation_id]
                 written.append(p)
         counts.add(self._write_owed(written, now_ms))
@@ -303,7 +318,7 @@ class TransformService:
                 record = state.settle(now_ms, self._timing, applied_new=False)
                 if record is None and state.written_revision < state.revision:
                     record = state.current_record()
-                pending[conversation_id] = _Pending(state, etag, record, Counts())
+                pending[conversation_id] = _Pending(state, etag, record, _Tally())
             # A candidate not due yet is put back too: that moves its index entry to its deadline.
             changes.append(Put(state, etag, state.next_deadline_ms(self._timing)))
         if not changes:
@@ -344,15 +359,19 @@ def parse_batch(deliveries: Sequence[Delivery]) -> ParsedBatch:
         parsed = parse_delivery(delivery.body)
         batch.payloads += parsed.payload_count
         batch.micro_events += len(parsed.events)
-        batch.rejections.extend((delivery, rejection) for rejection in parsed.rejections)
+        for rejection in parsed.rejections:
+            batch.rejections.append((delivery, rejection))
+        if not parsed.events:
+            continue
         for conversation_id, events in _by_conversation(parsed.events).items():
-            touch = batch.touches.setdefault(conversation_id, _Touch(conversation_id))
+            touch = batch.touches.get(conversation_id)
+            if touch is None:
+                touch = batch.touches[conversation_id] = _Touch(conversation_id)
             touch.parts.append((delivery.position, events))
             touch.deliveries.append(delivery)
-        if parsed.events:
-            latest = max(event.timestamp_ms for event in parsed.events)
-            if batch.max_timestamp_ms is None or latest > batch.max_timestamp_ms:
-                batch.max_timestamp_ms = latest
+        latest = max([event.timestamp_ms for event in parsed.events])
+        if batch.max_timestamp_ms is None or latest > batch.max_timestamp_ms:
+            batch.max_timestamp_ms = latest
     return batch
 
 

@@ -131,7 +131,7 @@ class ConversationState:
             first_seen_at_ms=self.first_seen_at_ms,
             finalized_at_ms=now_ms,
         )
-        record = derive(self.events.values(), meta)
+        record = derive(self.events.values(), meta, self.progress)
         fingerprint = observable_fingerprint(record)
         if fingerprint == self.fingerprint:
             return None
@@ -144,7 +144,7 @@ class ConversationState:
         """The latest revision, re-rendered from state (for owed or repeated writes)."""
         if self.record_meta is None or not self.events:
             return None
-        return derive(self.events.values(), self.record_meta)
+        return derive(self.events.values(), self.record_meta, self.progress)
 
     def expired(self, now_ms: int, timing: Timing) -> bool:
         """Finalized, written, and past retention since the latest revision."""
