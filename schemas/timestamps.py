@@ -54,7 +54,11 @@ def _parse_epoch_ms(value: object) -> int:
 def iso_ms(epoch_ms: int) -> str:
     """Format epoch milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`."""
     seconds, millis = divmod(epoch_ms, 1000)
-    return f"{_iso_seconds(seconds)}.{millis:03d}Z"
+    return _iso_seconds(seconds) + _MILLIS_SUFFIXES[millis]
+
+
+_MILLIS_SUFFIXES = tuple(f".{millis:03d}Z" for millis in range(1000))
+"""`.000Z` to `.999Z`: looked up, which is twice as fast as formatting them."""
 
 
 @functools.lru_cache(maxsize=1 << 16)

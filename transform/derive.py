@@ -142,9 +142,12 @@ def _common(fold: _Fold, event: MicroEvent, *, known: bool) -> None:
     fold.direction = fold.direction or event.direction
     fold.caller = fold.caller or event.caller
     fold.callee = fold.callee or event.callee
-    fold.queue_ids.update(event.queue_ids)
-    fold.agent_ids.update(event.agent_ids)
-    fold.skill_ids.update(event.skill_ids)
+    if event.queue_ids:
+        fold.queue_ids.update(event.queue_ids)
+    if event.agent_ids:
+        fold.agent_ids.update(event.agent_ids)
+    if event.skill_ids:
+        fold.skill_ids.update(event.skill_ids)
     envelope = event.source_format == "envelope"
     if event.wrap_up_code:
         fold.wrap_up_code = event.wrap_up_code

@@ -102,4 +102,4 @@ def topic_kind(topic: str, conversation_id: str) -> str:
 
 
 def _present(*values: str | None) -> tuple[str, ...]:
-    return tuple([v for v in values if v])
+    return tuple(filter(None, values))  # filter, not a comprehension: no frame per call
