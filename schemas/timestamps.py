@@ -27,15 +27,7 @@ def to_epoch_ms(value: object) -> int:
 
 
 def _parse_epoch_ms(value: object) -> int:
-    if isinstance(value, bool):
-        raise TimestampError(f"expected a timestamp, got the boolean {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise TimestampError(f"expected a timestamp, got {value!r}")
-        return int(value)
-    if isinstance(value, str):
+    if isinstance(value, str):  # first: the usual case
         text = value.strip()
         if text.isascii() and text.lstrip("-").isdigit() and len(text) <= 20:
             return int(text)
@@ -48,6 +40,14 @@ def _parse_epoch_ms(value: object) -> int:
             parsed = parsed.replace(tzinfo=UTC)
         delta = parsed - _EPOCH
         return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    if isinstance(value, bool):
+        raise TimestampError(f"expected a timestamp, got the boolean {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise TimestampError(f"expected a timestamp, got {value!r}")
+        return int(value)
     raise TimestampError(f"expected a timestamp, got {type(value).__name__}")
 
 
