@@ -36,6 +36,10 @@ def main() -> None:
     parser.add_argument("--fault-every", type=float, default=8.0)
     parser.add_argument("--fault-duration", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=9)
+    parser.add_argument(
+        "--retries", type=int, default=5,
+        help="Sender retries per delivery (Genesys: 5, 1 s doubling); more for dense faults.",
+    )  # fmt: skip
     args = parser.parse_args()
     conversations = conversations_for(args.minutes, args.rate)
     started = time.monotonic()
@@ -45,7 +49,7 @@ def main() -> None:
             ["--profile", "chaos", "--conversations", str(conversations), "--seed", str(args.seed),
              "--rate", str(args.rate), "--faults", "--fault-every", str(args.fault_every),
              "--fault-duration", str(args.fault_duration), "--fault-first", "5",
-             "--drain-timeout", "900", "--fresh-stack"],
+             "--drain-timeout", "900", "--fresh-stack", "--retries", str(args.retries)],
         )  # fmt: skip
     samples = memory.samples
     half = len(samples) // 2
@@ -58,6 +62,7 @@ def main() -> None:
         {
             "conversations": conversations,
             "rate": args.rate,
+            "sender_retries": args.retries,
             "fault_every_s": args.fault_every,
             "fault_duration_s": args.fault_duration,
             "verified": report["verify"]["ok"],
@@ -88,8 +93,18 @@ def main() -> None:
             "host_rss_peak_mib": memory.peak_mib,
             "host_rss_first_half_peak_mib": _peak_mib(samples[:half]),
             "host_rss_second_half_peak_mib": _peak_mib(samples[half:]),
+            "host_rss_by_minute_mib": _by_minute(samples),
         },
     )
+
+
+def _by_minute(samples: list[tuple[float, int]]) -> list[float]:
+    """The peak RSS of each minute of the run, in MiB: the trail that shows it stays flat."""
+    peaks: dict[int, int] = {}
+    for at, rss in samples:
+        minute = int(at // 60)
+        peaks[minute] = max(peaks.get(minute, 0), rss)
+    return [round(peaks.get(m, 0) / 2**20, 1) for m in range(max(peaks, default=-1) + 1)]
 
 
 def _peak_mib(samples: list[tuple[float, int]]) -> float:
