@@ -13,7 +13,7 @@ import argparse
 import time
 
 from bench.common import write_result
-from bench.runs import HostMemory, simulator_run
+from bench.runs import HostMemory, run_folder, simulator_run
 
 
 def main() -> None:
@@ -22,9 +22,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0)
     args = parser.parse_args()
     started = time.monotonic()
-    with HostMemory() as memory:
+    name = f"p4-chaos-{args.conversations}"
+    with HostMemory(str(run_folder(name))) as memory:
         report = simulator_run(
-            f"p4-chaos-{args.conversations}",
+            name,
             ["--profile", "chaos", "--conversations", str(args.conversations),
              "--rate", str(args.rate), "--faults"],
         )  # fmt: skip

@@ -17,9 +17,14 @@ from bench.common import CACHE, ROOT
 
 
 class HostMemory:
-    """Peak and trail of the RSS of every local Functions host process, sampled in a thread."""
+    """Peak and trail of the RSS of a run's local Functions host processes, sampled in a thread.
 
-    def __init__(self, every_s: float = 2.0) -> None:
+    Only hosts whose command line names `marker` (the run's folder) count, so hosts of
+    anything else running on the machine do not inflate the figure.
+    """
+
+    def __init__(self, marker: str, every_s: float = 2.0) -> None:
+        self._marker = marker
         self._every_s = every_s
         self._stop = threading.Event()
         self.samples: list[tuple[float, int]] = []
@@ -39,7 +44,8 @@ class HostMemory:
             total = 0
             for process in psutil.process_iter(["cmdline", "memory_info"]):
                 cmdline = process.info.get("cmdline") or []
-                if any("devstack.host" in part for part in cmdline):
+                text = " ".join(cmdline)
+                if "devstack.host" in text and self._marker in text:
                     total += process.info["memory_info"].rss
             if total:
                 self.samples.append((round(time.monotonic() - started, 1), total))
@@ -71,9 +77,14 @@ def cpu_seconds_by_part() -> dict[str, float]:
     return totals
 
 
+def run_folder(name: str) -> Path:
+    """Where `simulator_run(name, …)` keeps its run (the host's files are under it)."""
+    return CACHE / "runs" / name
+
+
 def simulator_run(name: str, arguments: list[str]) -> dict[str, Any]:
     """Run the simulator end to end into out/bench/runs/<name> and return its report."""
-    out = CACHE / "runs" / name
+    out = run_folder(name)
     if out.exists():  # a run folder is one run: never mix files of two
         shutil.rmtree(out)
     command = [sys.executable, "-m", "simulator", "run", *arguments, "--out", str(out)]

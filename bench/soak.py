@@ -17,7 +17,7 @@ import math
 import time
 
 from bench.common import write_result
-from bench.runs import HostMemory, simulator_run
+from bench.runs import HostMemory, run_folder, simulator_run
 
 CHAOS_DELIVERIES_PER_CONVERSATION = 7.0
 """Measured on the chaos profile (P4: 70,358 deliveries for 10,000 conversations); used only
@@ -43,9 +43,10 @@ def main() -> None:
     args = parser.parse_args()
     conversations = conversations_for(args.minutes, args.rate)
     started = time.monotonic()
-    with HostMemory() as memory:
+    name = f"soak-chaos-{conversations}"
+    with HostMemory(str(run_folder(name))) as memory:
         report = simulator_run(
-            f"soak-chaos-{conversations}",
+            name,
             ["--profile", "chaos", "--conversations", str(conversations), "--seed", str(args.seed),
              "--rate", str(args.rate), "--faults", "--fault-every", str(args.fault_every),
              "--fault-duration", str(args.fault_duration), "--fault-first", "5",
