@@ -18,8 +18,8 @@ def run_bench(module: str, tmp_path: Path, *arguments: str) -> dict[str, object]
     subprocess.run(
         [sys.executable, "-m", module, *arguments], cwd=ROOT, env=env, check=True, timeout=600
     )
-    name = module.rsplit(".", 1)[-1]
-    result: dict[str, object] = orjson.loads((tmp_path / f"{name}.json").read_bytes())
+    (written,) = tmp_path.glob("*.json")
+    result: dict[str, object] = orjson.loads(written.read_bytes())
     return result
 
 
@@ -39,6 +39,18 @@ def test_p3_ingest_smoke(tmp_path: Path) -> None:
     x1 = result["x1"]
     assert isinstance(x1, dict)
     assert x1["accepted"] == 60
+
+
+@pytest.mark.stack
+@pytest.mark.e2e
+def test_p3_ingest_only_over_two_instances_smoke(tmp_path: Path) -> None:
+    result = run_bench("bench.p3_ingest", tmp_path, "--requests", "60", "--concurrency", "8",
+                       "--scales", "1", "--ingest-only", "--instances", "2")  # fmt: skip
+    x1 = result["x1"]
+    assert isinstance(x1, dict)
+    assert x1["accepted"] == 60
+    assert set(x1["cpu_ms_per_request"]) == {"host", "eventhubs", "azurite", "load_generator"}
+    assert x1["cpu_ms_per_request"]["host"] > 0
 
 
 @pytest.mark.stack
