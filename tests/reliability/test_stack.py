@@ -81,10 +81,10 @@ class Pipeline:
             with ThreadPoolExecutor(max_workers=16) as pool:
                 return list(pool.map(post, zip(bodies, heads, strict=True)))
 
-    def hub_bodies(self, expected: int, timeout_s: float = 60) -> list[bytes]:
-        """Bodies of every event in the pipeline's hub (read by the observer group)."""
+    def hub_bodies(self, expected: int, stall_s: float = 30) -> list[bytes]:
+        """Bodies of every event in the pipeline's hub (read by the observer group), read
+        until `expected` have come, or nothing more has for `stall_s` seconds."""
         found: list[bytes] = []
-        enough = threading.Event()
         client = EventHubConsumerClient.from_connection_string(
             self.stack.eventhub_connection_string, OBSERVER_GROUP, eventhub_name=self.hub
         )
@@ -92,8 +92,6 @@ class Pipeline:
         def on_event(_: Any, event: EventData | None) -> None:
             if event is not None:
                 found.append(event.body_as_str(encoding="utf-8").encode())
-                if len(found) >= expected:
-                    enough.set()
 
         reader = threading.Thread(
             target=client.receive,
@@ -101,7 +99,11 @@ class Pipeline:
             daemon=True,
         )
         reader.start()
-        enough.wait(timeout_s)
+        seen, last_progress = 0, time.monotonic()
+        while len(found) < expected and time.monotonic() - last_progress < stall_s:
+            time.sleep(0.5)
+            if len(found) > seen:
+                seen, last_progress = len(found), time.monotonic()
         time.sleep(1.0)  # anything beyond the expected count shows up too
         client.close()
         reader.join(10)
@@ -124,14 +126,17 @@ class Pipeline:
         return out
 
     def wait_for_records(
-        self, expected: dict[str, dict[str, Any]], timeout_s: float = 120
+        self, expected: dict[str, dict[str, Any]], stall_s: float = 60
     ) -> dict[str, dict[str, Any]]:
-        deadline = time.monotonic() + timeout_s
+        """The stored records once they equal `expected`, or once they stop changing."""
         got: dict[str, dict[str, Any]] = {}
-        while time.monotonic() < deadline:
-            got = {cid: observable(r) for cid, r in self.records_by_id().items()}
-            if got == expected:
-                break
+        last_change = time.monotonic()
+        while time.monotonic() - last_change < stall_s:
+            now = {cid: observable(r) for cid, r in self.records_by_id().items()}
+            if now == expected:
+                return now
+            if now != got:
+                got, last_change = now, time.monotonic()
             time.sleep(2)
         return got
 
