@@ -29,8 +29,6 @@ def main() -> None:
             ["--profile", "chaos", "--conversations", str(args.conversations),
              "--rate", str(args.rate), "--faults"],
         )  # fmt: skip
-    samples = memory.samples
-    tail = samples[len(samples) // 2 :] or samples
     write_result(
         "p4_end_to_end",
         {
@@ -43,7 +41,7 @@ def main() -> None:
             "faults": report["faults"],
             "send": {k: report["send"][k] for k in ("requests", "retries", "status_503")},
             "host_rss_peak_mib": memory.peak_mib,
-            "host_rss_second_half_peak_mib": round(max((r for _, r in tail), default=0) / 2**20, 1),
+            "host_rss_second_half_peak_mib": memory.halves_mib()[1],
         },
     )
 

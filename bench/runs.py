@@ -53,7 +53,17 @@ class HostMemory:
     @property
     def peak_mib(self) -> float:
         """Highest total RSS seen, in MiB."""
-        return round(max((rss for _, rss in self.samples), default=0) / 2**20, 1)
+        return peak_mib(self.samples)
+
+    def halves_mib(self) -> tuple[float, float]:
+        """The peak of the first half of the samples and of the second, in MiB: equal when flat."""
+        half = len(self.samples) // 2
+        return peak_mib(self.samples[:half]), peak_mib(self.samples[half:])
+
+
+def peak_mib(samples: list[tuple[float, int]]) -> float:
+    """The highest RSS of (seconds, bytes) samples, in MiB."""
+    return round(max((rss for _, rss in samples), default=0) / 2**20, 1)
 
 
 STACK_PARTS = {"host": "devstack.host", "eventhubs": "devstack.eventhubs", "azurite": "azurite"}

@@ -52,8 +52,7 @@ def main() -> None:
              "--fault-duration", str(args.fault_duration), "--fault-first", "5",
              "--drain-timeout", "900", "--fresh-stack", "--retries", str(args.retries)],
         )  # fmt: skip
-    samples = memory.samples
-    half = len(samples) // 2
+    first_half, second_half = memory.halves_mib()
     faults = report["faults"]
     by_kind: dict[str, int] = {}
     for fault in faults:
@@ -92,9 +91,9 @@ def main() -> None:
             "consumer": report.get("consumer", {}),
             "end_to_end": report["end_to_end"],
             "host_rss_peak_mib": memory.peak_mib,
-            "host_rss_first_half_peak_mib": _peak_mib(samples[:half]),
-            "host_rss_second_half_peak_mib": _peak_mib(samples[half:]),
-            "host_rss_by_minute_mib": _by_minute(samples),
+            "host_rss_first_half_peak_mib": first_half,
+            "host_rss_second_half_peak_mib": second_half,
+            "host_rss_by_minute_mib": _by_minute(memory.samples),
         },
     )
 
@@ -106,10 +105,6 @@ def _by_minute(samples: list[tuple[float, int]]) -> list[float]:
         minute = int(at // 60)
         peaks[minute] = max(peaks.get(minute, 0), rss)
     return [round(peaks.get(m, 0) / 2**20, 1) for m in range(max(peaks, default=-1) + 1)]
-
-
-def _peak_mib(samples: list[tuple[float, int]]) -> float:
-    return round(max((rss for _, rss in samples), default=0) / 2**20, 1)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ before, so replaying again is safe.
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -33,6 +32,7 @@ from ops.errors import ConfigError, NotFound, Unreachable
 from schemas.record import DeadLetter
 from schemas.timestamps import datetime_to_ms
 from simulator.delivery import RetryPolicy
+from transform.deadletters import raw_bytes
 from transform.keys import safe_key
 
 REPLAYED_AT = "replayed_at"
@@ -180,13 +180,6 @@ class DeadLetterStore:
             f"could not {what} in dead-letter container {self.name!r}: {type(error).__name__}: "
             f"{str(error)[:300]}; check StateStorage and DEADLETTER_CONTAINER"
         )
-
-
-def raw_bytes(letter: DeadLetter) -> bytes:
-    """The original bytes of a letter."""
-    if letter.raw_encoding == "base64":
-        return base64.b64decode(letter.raw)
-    return letter.raw.encode("utf-8")
 
 
 @dataclass(frozen=True, slots=True)

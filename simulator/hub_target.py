@@ -10,7 +10,6 @@ Sends go through the pipeline's publisher (`adapters.eventhub_producer`), retrie
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ from ingest.errors import BodyTooLarge, PublishFailed
 from simulator.delivery import Attempt, Delivery, Outcome, RetryPolicy, deliver_with_retries
 from simulator.errors import UsageError
 from simulator.settings import HubTarget
+from transform.deadletters import raw_bytes
 
 SEND_TIMEOUT_S = 10.0
 
@@ -36,8 +36,7 @@ def split(delivery: Delivery, received_at_ms: int) -> list[OutboundEvent]:
     the_plan = plan(request, AcceptanceLimits())
     events = list(the_plan.events)
     for index, letter in enumerate(the_plan.dead_letters):
-        utf8 = letter.raw_encoding == "utf-8"
-        raw = letter.raw.encode() if utf8 else base64.b64decode(letter.raw)
+        raw = raw_bytes(letter)
         key = f"simulator-rejected-{delivery.line}-{index}"
         events.append(OutboundEvent(key, raw, {"format": "unknown"}, 1))
     return events

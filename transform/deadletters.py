@@ -21,6 +21,13 @@ def raw_text(raw: bytes) -> tuple[str, Literal["utf-8", "base64"]]:
         return base64.b64encode(raw).decode("ascii"), "base64"
 
 
+def raw_bytes(letter: DeadLetter) -> bytes:
+    """The original bytes a dead letter kept (the inverse of `raw_text`)."""
+    if letter.raw_encoding == "base64":
+        return base64.b64decode(letter.raw)
+    return letter.raw.encode("utf-8")
+
+
 def dead_letter_id(stage: str, source: dict[str, Any], payload_index: int | None) -> str:
     """Deterministic for a delivery position, so a redelivered batch rewrites, not duplicates."""
     key = orjson.dumps([stage, source, payload_index], option=orjson.OPT_SORT_KEYS)

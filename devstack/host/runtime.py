@@ -188,10 +188,10 @@ class FunctionsHost:
             config = load_host_config(self.options.app_dir)
             os.chdir(self.options.app_dir)
             indexed = index_functions(self.options.app_dir, self.options.script_file)
-            self.functions = [f for f in indexed if not is_disabled(f.name, os.environ)]
-            for function in indexed:
-                if function not in self.functions:
-                    logger.info("function disabled by app setting name=%s", function.name)
+            disabled = {f.name for f in indexed if is_disabled(f.name, os.environ)}
+            self.functions = [f for f in indexed if f.name not in disabled]
+            for name in sorted(disabled):
+                logger.info("function disabled by app setting name=%s", name)
             self._build(config)
             if self.http is not None:
                 await self.http.start()

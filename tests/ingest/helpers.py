@@ -9,6 +9,7 @@ import orjson
 
 from ingest.accept import Request, lower_headers, sign
 from tests.unit.builders import Step, envelope, eventbridge, notification
+from transform.normalize import parse_delivery
 
 RECEIVED_MS = 1_795_510_800_000  # 2026-11-24T09:00:00.000Z
 SECRET = b"s3cret-for-tests"
@@ -28,6 +29,11 @@ def voice(
     if disconnected:
         steps.append(Step("conversation:state", created + 60, {"status": "disconnected"}))
     return envelope(conversation_id, created, steps)
+
+
+def identities(body: bytes) -> set[tuple[str, str]]:
+    """What the transform would apply from a body: (conversation, micro-event identity)."""
+    return {(e.conversation_id, e.identity) for e in parse_delivery(body).events}
 
 
 def body_of(document: object) -> bytes:

@@ -33,10 +33,12 @@ from tests.ingest.helpers import (
     body_of,
     envelope,
     eventbridge,
+    identities,
     notification,
     request,
     voice,
 )
+from transform.deadletters import raw_bytes
 from transform.normalize import parse_delivery
 
 LIMITS = AcceptanceLimits()
@@ -44,11 +46,6 @@ LIMITS = AcceptanceLimits()
 
 def planned(document: object, **headers: str) -> Plan:
     return plan(request(document, headers), LIMITS)
-
-
-def identities(body: bytes) -> set[tuple[str, str]]:
-    """What the transform would apply from a body: (conversation, micro-event identity)."""
-    return {(e.conversation_id, e.identity) for e in parse_delivery(body).events}
 
 
 # ------------------------------------------------------------------ recognised payloads
@@ -186,16 +183,7 @@ def test_nothing_acceptable_is_one_dead_letter_holding_the_raw_body(
     assert letter.error
     assert letter.received_at == "2026-11-24T09:00:00.000Z"
     assert letter.source.headers == {"content-type": "application/json", "x-idempotency-key": "k"}
-    stored = (
-        letter.raw.encode() if letter.raw_encoding == "utf-8" else _b64(letter.raw)
-    )  # raw keeps the original bytes, as text or base64
-    assert stored == raw
-
-
-def _b64(text: str) -> bytes:
-    import base64
-
-    return base64.b64decode(text)
+    assert raw_bytes(letter) == raw  # raw keeps the original bytes, as text or base64
 
 
 def test_missing_conversation_id_in_genesys_formats_is_rejected() -> None:
