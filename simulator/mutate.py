@@ -5,8 +5,9 @@ UTF-8, deeply nested, huge arrays, a value of the wrong type, duplicate keys, Na
 enormous numbers, megabyte strings, byte-order marks, empty bodies. `mutants` draws from them
 with a seeded `random.Random`, so a failing input is reproduced by its seed and index.
 
-Pure: bytes in, bytes out. Used by the fuzz tests (through the acceptance and transform cores
-and the HTTP route) and by `python -m simulator fuzz` for long runs against a live target.
+Pure: bytes in, bytes out. Used by the fuzz tests in `tests/reliability/` (through the
+acceptance and transform cores and the HTTP route); longer runs scale them by environment
+(RELIABILITY.md).
 """
 
 from __future__ import annotations

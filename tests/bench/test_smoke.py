@@ -33,19 +33,12 @@ def test_p1_core_and_replay_agree_on_the_work_done() -> None:
 
 @pytest.mark.stack
 @pytest.mark.e2e
-def test_p3_ingest_smoke(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "setup", [(), ("--ingest-only", "--instances", "2")], ids=["app", "ingest-only"]
+)
+def test_p3_ingest_smoke(tmp_path: Path, setup: tuple[str, ...]) -> None:
     result = run_bench("bench.p3_ingest", tmp_path, "--requests", "60", "--concurrency", "8",
-                       "--scales", "1")  # fmt: skip
-    x1 = result["x1"]
-    assert isinstance(x1, dict)
-    assert x1["accepted"] == 60
-
-
-@pytest.mark.stack
-@pytest.mark.e2e
-def test_p3_ingest_only_over_two_instances_smoke(tmp_path: Path) -> None:
-    result = run_bench("bench.p3_ingest", tmp_path, "--requests", "60", "--concurrency", "8",
-                       "--scales", "1", "--ingest-only", "--instances", "2")  # fmt: skip
+                       "--scales", "1", *setup)  # fmt: skip
     x1 = result["x1"]
     assert isinstance(x1, dict)
     assert x1["accepted"] == 60
@@ -62,3 +55,11 @@ def test_p2_storage_smoke(tmp_path: Path) -> None:
     assert isinstance(x1, dict)
     assert x1["verified"] is True
     assert isinstance(x1["operations_per_micro_event"], float)
+
+
+@pytest.mark.stack
+@pytest.mark.e2e
+def test_p4_end_to_end_smoke(tmp_path: Path) -> None:
+    result = run_bench("bench.p4_end_to_end", tmp_path, "--conversations", "20", "--rate", "20")
+    assert result["verified"] is True
+    assert isinstance(result["host_rss_peak_mib"], float) and result["host_rss_peak_mib"] > 0

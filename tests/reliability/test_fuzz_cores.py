@@ -9,7 +9,6 @@ transform would apply; the transform never raises and applies or dead-letters ev
 
 from __future__ import annotations
 
-import base64
 import os
 import random
 from collections.abc import Sequence
@@ -26,11 +25,11 @@ from adapters.memory import (
 )
 from ingest.accept import AcceptanceLimits, Request, check_request, partition_key_for, plan
 from ingest.errors import RequestRefused
-from schemas.record import DeadLetter
 from schemas.timestamps import ms_to_datetime
 from simulator.mutate import MUTATORS, Mutant, mutants, mutate
-from tests.ingest.helpers import notification, voice
+from tests.ingest.helpers import identities, notification, voice
 from tests.reliability.seeds import seed_bodies
+from transform.deadletters import raw_bytes
 from transform.jsontext import dump_json
 from transform.normalize import parse_delivery
 from transform.service import Counts, Delivery, TransformService, parse_batch
@@ -39,16 +38,6 @@ from transform.state import Timing
 LIMITS = AcceptanceLimits()
 CORPUS_SIZE = int(os.environ.get("RELIABILITY_MUTANTS", "1500"))  # more outside CI
 CORPUS_SEED = int(os.environ.get("RELIABILITY_SEED", "20261124"))
-
-
-def identities(body: bytes) -> set[tuple[str, str]]:
-    """(conversation, micro-event identity) of what the transform applies from a body."""
-    return {(e.conversation_id, e.identity) for e in parse_delivery(body).events}
-
-
-def raw_bytes(letter: DeadLetter) -> bytes:
-    """The exact bytes a dead letter kept."""
-    return base64.b64decode(letter.raw) if letter.raw_encoding == "base64" else letter.raw.encode()
 
 
 def account_for_ingest(body: bytes) -> str:
@@ -111,7 +100,9 @@ def test_every_mutant_is_answered_by_the_acceptance_core_and_nothing_is_lost() -
         try:
             outcome = account_for_ingest(mutant.body)
         except Exception as e:  # name the input so a failure is reproducible
-            raise AssertionError(f"mutant {mutant.index} {mutant.mutators}: {e!r}") from e
+            raise AssertionError(
+                f"mutant {mutant.index} of seed {mutant.seed_index} {mutant.mutators}: {e!r}"
+            ) from e
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     # The corpus exercises every answer, so a fuzzer that only ever hits one path fails here.
     assert {"accepted", "rejected", "refused-413"} <= set(outcomes), outcomes
