@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, List
 
 import azure.functions as func
 import orjson
@@ -290,7 +290,10 @@ def to_deliveries(events: Sequence[func.EventHubEvent]) -> list[Delivery]:
     cardinality="many",
     data_type="binary",
 )
-def transform(events: list[func.EventHubEvent], context: func.Context) -> None:
+# typing.List, not list: Microsoft's worker refuses the built-in generic as an "invalid non-type
+# annotation" when it loads the app, and then runs none of its functions (ruff's UP006 is off
+# for functions/ so that pyupgrade cannot rewrite it; tests/functions/test_worker_load.py guards).
+def transform(events: List[func.EventHubEvent], context: func.Context) -> None:
     """Apply one Event Hubs batch."""
     retry = context.retry_context
     attempt = retry.retry_count if retry is not None else 0
