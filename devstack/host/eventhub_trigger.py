@@ -30,10 +30,16 @@ from devstack.host.connections import (
     StorageConnection,
     resolve_eventhub_connection,
 )
-from devstack.host.eventhub_binding import PartitionInfo, build_batch_input, build_single_input
 from devstack.host.host_config import EventHubsOptions
 from devstack.host.indexing import FunctionDefinition
 from devstack.host.invocation import FunctionInvoker, InvocationOutcome
+from devstack.host.trigger_data import (
+    PartitionInfo,
+    TriggerInput,
+    WorkerCapabilities,
+    batch_input,
+    single_input,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -333,19 +339,26 @@ class EventHubTriggerListener:
             "count": len(events),
         }
         processed: EventData | None = None
+        argument = self._invoker.definition.trigger_argument
         if config.many:
-            value = build_batch_input(
+            value = batch_input(
                 events,
                 partition,
+                argument=argument,
                 data_type=config.data_type,
                 function_name=config.function_name,
+                capabilities=WorkerCapabilities.announced(self._invoker.worker_capabilities),
             )
             if await self._invoke_with_retries(value, log_context) is not None:
                 processed = events[-1]
         else:
             for event in events:
-                single = build_single_input(
-                    event, partition, data_type=config.data_type, function_name=config.function_name
+                single = single_input(
+                    event,
+                    partition,
+                    argument=argument,
+                    data_type=config.data_type,
+                    function_name=config.function_name,
                 )
                 single_context = {**log_context, "sequence": event.sequence_number}
                 if await self._invoke_with_retries(single, single_context) is None:
@@ -355,7 +368,7 @@ class EventHubTriggerListener:
             await self._checkpoint(context, processed)
 
     async def _invoke_with_retries(
-        self, value: Any, log_context: Mapping[str, object]
+        self, value: TriggerInput, log_context: Mapping[str, object]
     ) -> InvocationOutcome | None:
         """Invoke, retrying per the policy; None when shutdown interrupted the retries."""
         policy = self._invoker.definition.retry
@@ -363,7 +376,11 @@ class EventHubTriggerListener:
         previous: BaseException | None = None
         while True:
             outcome = await self._invoker.invoke(
-                value, retry_count=retries, previous_error=previous, log_context=log_context
+                value.input_data,
+                trigger_metadata=value.trigger_metadata,
+                retry_count=retries,
+                previous_error=previous,
+                log_context=log_context,
             )
             self.stats.invocations += 1
             if outcome.succeeded:

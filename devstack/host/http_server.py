@@ -1,4 +1,9 @@
-"""HTTP triggers on loopback, converting to and from azure.functions request/response objects."""
+"""HTTP triggers on loopback: requests in as RpcHttp, the function's RpcHttp answer out.
+
+As the Functions host does, the server hands the worker runtime an `RpcHttp` message (method,
+url, headers, query, route parameters, the body as bytes) and turns the `RpcHttp` the function
+returned into the response; the runtime does the `azure.functions` decoding and encoding.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import azure.functions as func
 from aiohttp import web
-from azure.functions.http import HttpResponseConverter
 from multidict import CIMultiDict
 
 from devstack.host.invocation import FunctionInvoker
 from devstack.host.routes import RouteTemplate, compile_route, order_routes
+from devstack.host.rpc import protos
+from devstack.host.trigger_data import http_input
 
 logger = logging.getLogger(__name__)
 
@@ -59,39 +64,70 @@ def _joined(pairs: Mapping[str, str] | Any) -> dict[str, str]:
     return merged
 
 
-def to_function_request(request: web.Request, body: bytes, params: dict[str, str]) -> Any:
-    """An azure.functions.HttpRequest with the same fields the worker fills."""
+def request_input(argument: str, request: web.Request, body: bytes, params: dict[str, str]) -> Any:
+    """The request as the host hands it to the worker (headers joined as the host joins them)."""
     headers: dict[str, str] = {}
     for key, value in request.headers.items():
         name = key.lower()
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return func.HttpRequest(
+    return http_input(
+        argument,
         method=request.method,
         url=str(request.url),
-        headers=headers,
-        params=_joined(request.query),
-        route_params=params,
         body=body,
+        headers=headers,
+        route_params=params,
+        query=_joined(request.query),
     )
+
+
+def _body_bytes(body: Any) -> bytes:
+    kind = body.WhichOneof("data")
+    if kind is None:
+        return b""
+    if kind in {"bytes", "stream"}:
+        return bytes(getattr(body, kind))
+    return str(getattr(body, kind)).encode("utf-8")
+
+
+def _set_cookie(cookie: Any) -> str:
+    """A Set-Cookie value from an RpcHttpCookie (the attributes the library can set)."""
+    parts = [f"{cookie.name}={cookie.value}"]
+    if cookie.domain.HasField("value"):
+        parts.append(f"Domain={cookie.domain.value}")
+    if cookie.path.HasField("value"):
+        parts.append(f"Path={cookie.path.value}")
+    if cookie.expires.HasField("value"):
+        expires = cookie.expires.value.ToDatetime()
+        parts.append(f"Expires={expires:%a, %d %b %Y %H:%M:%S} GMT")
+    if cookie.max_age.HasField("value"):
+        parts.append(f"Max-Age={int(cookie.max_age.value)}")
+    if cookie.secure.HasField("value") and cookie.secure.value:
+        parts.append("Secure")
+    if cookie.http_only.HasField("value") and cookie.http_only.value:
+        parts.append("HttpOnly")
+    same_site = protos.RpcHttpCookie.SameSite.Name(cookie.same_site)
+    if same_site != "None":
+        parts.append(f"SameSite={'None' if same_site == 'ExplicitNone' else same_site}")
+    return "; ".join(parts)
 
 
 def to_web_response(result: Any) -> web.Response:
-    """Encode what the function returned with the library's own converter."""
+    """The response for what the function returned (its `$return` TypedData)."""
     if result is None:
         return web.Response(status=204)
-    datum = HttpResponseConverter.encode(result, expected_type=None)
-    if datum.type == "string":
-        return web.Response(status=200, text=str(datum.value), content_type="text/plain")
-    value = datum.value
+    kind = result.WhichOneof("data")
+    if kind != "http":
+        # A plain value returned from an HTTP function: the host answers 200 with it as text.
+        return web.Response(status=200, body=_body_bytes(result), content_type="text/plain")
+    http = result.http
     headers: CIMultiDict[str] = CIMultiDict()
-    for name, header in value["headers"].items():
-        headers.add(name, header.value)
-    for cookie in value.get("cookies") or ():
-        for morsel in cookie.values():
-            headers.add("Set-Cookie", morsel.OutputString())
-    return web.Response(
-        status=int(value["status_code"].value), headers=headers, body=value["body"].value
-    )
+    for name, value in http.headers.items():
+        headers.add(name, value)
+    for cookie in http.cookies:
+        headers.add("Set-Cookie", _set_cookie(cookie))
+    status = int(http.status_code) if http.status_code else 200
+    return web.Response(status=status, headers=headers, body=_body_bytes(http.body))
 
 
 class HttpTriggerServer:
@@ -153,9 +189,9 @@ class HttpTriggerServer:
             # The host answers 404 whether the path or only the method did not match.
             return web.Response(status=404)
         body = await request.read()
+        binding = request_input(route.invoker.definition.trigger_argument, request, body, params)
         outcome = await route.invoker.invoke(
-            to_function_request(request, body, params),
-            log_context={"method": request.method, "path": request.path},
+            [binding], log_context={"method": request.method, "path": request.path}
         )
         if not outcome.succeeded:
             # The real host answers a failed invocation with an empty 500.

@@ -1,4 +1,9 @@
-"""The local Functions host: load the app, start its triggers, report status, shut down cleanly."""
+"""The local Functions host: load the app into the worker runtime, run its triggers, shut down.
+
+The host's part only: app settings, host.json, HTTP routing, the Event Hubs and timer triggers
+with their batching, checkpoints, locks and retries. Indexing, binding validation, decoding and
+invocation are the worker runtime's (`devstack.host.worker`), as on Azure.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,6 @@ import json
 import logging
 import os
 import signal
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,10 +32,11 @@ from devstack.host.indexing import (
     HTTP_TRIGGER,
     TIMER_TRIGGER,
     FunctionDefinition,
-    index_functions,
+    function_definition,
 )
 from devstack.host.invocation import FunctionInvoker
 from devstack.host.timer_trigger import TimerTriggerListener, timer_trigger_config
+from devstack.host.worker import WorkerRuntime
 from devstack.settings import LOOPBACK, apply_to_environment, load_local_settings
 
 logger = logging.getLogger(__name__)
@@ -68,12 +73,6 @@ class HostOptions:
     shutdown_grace_s: float = 10.0
 
 
-def _thread_count() -> int | None:
-    # The worker honours PYTHON_THREADPOOL_THREAD_COUNT; otherwise Python's default pool size.
-    value = os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT")
-    return int(value) if value else None
-
-
 class FunctionsHost:
     """One instance of the local Functions host."""
 
@@ -86,9 +85,8 @@ class FunctionsHost:
         self.listeners: list[Listener] = []
         self.http: HttpTriggerServer | None = None
         self._stop = asyncio.Event()
-        self._executor = ThreadPoolExecutor(
-            max_workers=_thread_count(), thread_name_prefix="function"
-        )
+        # The runtime's thread pool honours PYTHON_THREADPOOL_THREAD_COUNT, as on Azure.
+        self.worker = WorkerRuntime(options.app_dir, script_file=options.script_file)
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -133,8 +131,7 @@ class FunctionsHost:
 
     def _build(self, config: HostConfig) -> None:
         invokers = {
-            f.name: FunctionInvoker(f, self._executor, config.function_timeout)
-            for f in self.functions
+            f.name: FunctionInvoker(f, self.worker, config.function_timeout) for f in self.functions
         }
         needs_storage = any(f.trigger_type != HTTP_TRIGGER for f in self.functions)
         storage = self._host_storage() if needs_storage else None
@@ -186,8 +183,8 @@ class FunctionsHost:
         try:
             self._load_settings()
             config = load_host_config(self.options.app_dir)
-            os.chdir(self.options.app_dir)
-            indexed = index_functions(self.options.app_dir, self.options.script_file)
+            metadata = await self.worker.load()
+            indexed = [function_definition(m, self.options.app_dir) for m in metadata]
             disabled = {f.name for f in indexed if is_disabled(f.name, os.environ)}
             self.functions = [f for f in indexed if f.name not in disabled]
             for name in sorted(disabled):
@@ -233,4 +230,4 @@ class FunctionsHost:
         )
         if self.http is not None:
             await self.http.stop()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.worker.stop()

@@ -18,8 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
-from azure.functions import meta
-from azure.functions.timer import TimerRequestConverter
 from azure.storage.blob.aio import BlobLeaseClient, BlobServiceClient
 
 from devstack.host.app_settings import resolve_setting_expression
@@ -27,6 +25,7 @@ from devstack.host.connections import StorageConnection
 from devstack.host.indexing import FunctionDefinition
 from devstack.host.invocation import FunctionInvoker
 from devstack.host.timer_schedule import TimerSchedule, parse_schedule, schedule_time_zone
+from devstack.host.trigger_data import timer_input
 
 logger = logging.getLogger(__name__)
 
@@ -68,14 +67,6 @@ def timer_trigger_config(
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
-
-
-def timer_request(past_due: bool, status: Mapping[str, Any] | None) -> Any:
-    """A TimerRequest decoded by the library from the host's JSON payload."""
-    payload = {"Schedule": {"AdjustForDST": True}, "ScheduleStatus": status, "IsPastDue": past_due}
-    return TimerRequestConverter.decode(
-        meta.Datum(json.dumps(payload), "json"), trigger_metadata={}
-    )
 
 
 class TimerTriggerListener:
@@ -252,7 +243,7 @@ class TimerTriggerListener:
         last: datetime,
         status: dict[str, Any] | None,
     ) -> dict[str, Any]:
-        request = timer_request(past_due, status)
+        request = timer_input(self._invoker.definition.trigger_argument, past_due, status)
         self.invocations += 1
         self._running_invocation = asyncio.ensure_future(
             self._invoke_with_retries(request, past_due)
@@ -273,7 +264,7 @@ class TimerTriggerListener:
         previous: BaseException | None = None
         while True:
             outcome = await self._invoker.invoke(
-                request,
+                [request],
                 retry_count=retries,
                 previous_error=previous,
                 log_context={"past_due": past_due},

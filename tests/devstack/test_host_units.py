@@ -1,28 +1,36 @@
-"""The local host's pure parts: host.json, routes, retry delays, schedules, settings, indexing,
-and the EventHubEvent conversion (no services needed)."""
+"""The local host's pure parts: host.json, routes, retry delays, schedules, settings, indexing
+through the worker runtime, and the trigger data the runtime decodes (no services needed)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import azure.functions as func
 import pytest
 from azure.eventhub import EventData
+from azure_functions_runtime.bindings.meta import from_incoming_proto, load_binding_registry
 
 from devstack.errors import IndexingError, SettingError
 from devstack.host.app_settings import resolve_setting_expression
 from devstack.host.connections import resolve_eventhub_connection, resolve_storage_connection
-from devstack.host.eventhub_binding import (
-    PartitionInfo,
-    build_batch_input,
-    build_single_input,
-    dotnet_datetime,
-)
 from devstack.host.host_config import parse_host_config, parse_timespan
-from devstack.host.indexing import RetryPolicy, index_functions
+from devstack.host.indexing import RetryPolicy, function_definition
 from devstack.host.routes import compile_route, order_routes
 from devstack.host.timer_schedule import parse_schedule
+from devstack.host.trigger_data import (
+    PartitionInfo,
+    TriggerInput,
+    WorkerCapabilities,
+    batch_input,
+    dotnet_datetime,
+    single_input,
+    timer_input,
+)
 from devstack.settings import (
     apply_to_environment,
     dev_storage_connection_string,
@@ -180,21 +188,45 @@ def test_binding_expressions() -> None:
 # --------------------------------------------------------------------------- indexing
 
 
-def test_echo_app_is_indexed_from_the_library_metadata() -> None:
-    functions = {f.name: f for f in index_functions(ECHO_APP)}
-    assert functions["http_echo"].trigger["route"] == "echo/{name}"
-    assert functions["http_echo"].is_async
-    assert not functions["http_sync"].is_async
-    batch = functions["record_batch"].trigger
+def load_in_runtime(app_dir: Path) -> subprocess.CompletedProcess[str]:
+    """Load an app in Microsoft's worker runtime, in its own process (the runtime is global)."""
+    command = [sys.executable, "-m", "devstack.host.check", "--app-dir", str(app_dir)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_echo_app_is_indexed_by_the_worker_runtime() -> None:
+    loaded = load_in_runtime(ECHO_APP)
+    assert loaded.returncode == 0, loaded.stderr
+    functions = {f["name"]: f["bindings"] for f in json.loads(loaded.stdout)["functions"]}
+    assert functions["http_echo"][0]["route"] == "echo/{name}"
+    batch = functions["record_batch"][0]
     assert (batch["cardinality"], batch["dataType"], batch["eventHubName"]) == (
         "MANY",
         "BINARY",
         "%ECHO_HUB%",
     )
-    retrying = functions["record_retrying"]
-    assert retrying.retry == RetryPolicy("fixed_delay", 3, delay_interval=timedelta(seconds=1))
-    assert retrying.accepts_context
-    assert functions["timer_tick"].trigger["runOnStartup"] is True
+    assert functions["timer_tick"][0]["runOnStartup"] is True
+
+
+def test_retry_options_and_bindings_become_the_hosts_definition() -> None:
+    from devstack.host.rpc import protos
+
+    bindings = ['{"type": "eventHubTrigger", "name": "events", "direction": "IN"}']
+    metadata = protos.RpcFunctionMetadata(
+        name="f",
+        function_id="id-1",
+        raw_bindings=bindings,
+        retry_options=protos.RpcRetryOptions(
+            retry_strategy="fixed_delay", max_retry_count=3, delay_interval=timedelta(seconds=1)
+        ),
+    )
+    definition = function_definition(metadata, ECHO_APP)
+    assert definition.retry == RetryPolicy("fixed_delay", 3, delay_interval=timedelta(seconds=1))
+    assert (definition.function_id, definition.trigger_argument) == ("id-1", "events")
+    assert (
+        function_definition(protos.RpcFunctionMetadata(raw_bindings=bindings), ECHO_APP).retry
+        is None
+    )
 
 
 def test_apps_the_host_cannot_run_fail_clearly(tmp_path: Path) -> None:
@@ -204,13 +236,48 @@ def test_apps_the_host_cannot_run_fail_clearly(tmp_path: Path) -> None:
         "@app.queue_trigger(arg_name='m', queue_name='q', connection='AzureWebJobsStorage')\n"
         "def on_queue(m): ...\n"
     )
+    from devstack.host.rpc import protos
+
+    raw = '{"type": "queueTrigger", "name": "m", "direction": "IN", "queueName": "q"}'
     with pytest.raises(IndexingError, match="queueTrigger"):
-        index_functions(tmp_path)
-    with pytest.raises(IndexingError, match="not found"):
-        index_functions(tmp_path / "missing")
+        function_definition(
+            protos.RpcFunctionMetadata(name="on_queue", raw_bindings=[raw]), tmp_path
+        )
+    missing = load_in_runtime(tmp_path / "missing")
+    assert missing.returncode == 1 and "not found" in missing.stderr
 
 
-# --------------------------------------------------------------------------- EventHubEvent
+def test_an_app_the_runtime_refuses_fails_with_the_runtimes_words(tmp_path: Path) -> None:
+    (tmp_path / "function_app.py").write_text(
+        "import azure.functions as func\n"
+        "app = func.FunctionApp()\n"
+        "@app.event_hub_message_trigger(arg_name='events', event_hub_name='h',\n"
+        "    connection='EventHubConnection', cardinality='many')\n"
+        "def on_events(events: list[func.EventHubEvent]) -> None: ...\n"
+    )
+    refused = load_in_runtime(tmp_path)
+    assert refused.returncode == 1
+    assert "FunctionLoadError" in refused.stderr
+    assert (
+        "invalid non-type annotation list[azure.functions._eventhub.EventHubEvent]"
+        in refused.stderr
+    )
+
+
+# ------------------------------------------------- trigger data, decoded by the worker runtime
+
+
+def decoded(given: TriggerInput, binding: str = "eventHubTrigger") -> Any:
+    """What the worker runtime makes of the host's trigger data (its own decode path)."""
+    load_binding_registry()
+    (parameter,) = given.input_data
+    return from_incoming_proto(
+        binding,
+        parameter,
+        pytype=None,
+        trigger_metadata=given.trigger_metadata,
+        function_name="f",
+    )
 
 
 def received_event(sequence: int, body: bytes = b'{"a": 1}') -> EventData:
@@ -229,11 +296,18 @@ def received_event(sequence: int, body: bytes = b'{"a": 1}') -> EventData:
 PARTITION = PartitionInfo("localhost", "genesys-events", "$Default", "3")
 
 
-def test_batch_events_match_what_the_python_worker_builds() -> None:
-    events = build_batch_input(
-        [received_event(5), received_event(6)], PARTITION, data_type="binary", function_name="f"
+def test_batch_events_as_the_worker_runtime_decodes_them() -> None:
+    given = batch_input(
+        [received_event(5), received_event(6)],
+        PARTITION,
+        argument="events",
+        data_type="binary",
+        function_name="f",
+        capabilities=WorkerCapabilities(),
     )
+    events = decoded(given)
     first = events[0]
+    assert isinstance(first, func.EventHubEvent)
     assert first.get_body() == b'{"a": 1}'
     assert (first.sequence_number, first.offset, first.partition_key) == (5, 1005, "conversation-1")
     # The host passes EnqueuedTime.DateTime: a naive datetime holding UTC.
@@ -248,13 +322,23 @@ def test_batch_events_match_what_the_python_worker_builds() -> None:
 
 
 def test_single_event_has_a_string_offset() -> None:
-    event = build_single_input(received_event(9), PARTITION, data_type="string", function_name="f")
+    given = single_input(
+        received_event(9), PARTITION, argument="event", data_type="string", function_name="f"
+    )
+    event = decoded(given)
     assert (event.sequence_number, event.offset, event.partition_key) == (
         9,
         "1009",
         "conversation-1",
     )
     assert event.metadata is not None and event.metadata["SystemProperties"]["SequenceNumber"] == 9
+
+
+def test_timer_ticks_as_the_worker_runtime_decodes_them() -> None:
+    status = {"Last": "2026-01-01T00:00:00Z", "Next": "2026-01-01T00:01:00Z"}
+    tick = decoded(TriggerInput([timer_input("timer", True, status)], {}), "timerTrigger")
+    assert isinstance(tick, func.TimerRequest)
+    assert tick.past_due is True
 
 
 def test_dotnet_datetime_format() -> None:

@@ -35,7 +35,7 @@ def is_current() -> bool:
 
 def compile_proto() -> None:
     """Generate `function_rpc_pb2.py` with protoc (atomic: hosts starting together may race)."""
-    from grpc_tools import protoc  # noqa: PLC0415 - a set-up tool, not needed once compiled
+    from grpc_tools import protoc  # a set-up tool: imported only when compiling
 
     include = Path(protoc.__file__).resolve().parent / "_proto"
     with tempfile.TemporaryDirectory(dir=HERE) as out:
@@ -45,10 +45,10 @@ def compile_proto() -> None:
         if code != 0:
             msg = f"protoc could not compile {PROTO} (exit {code})"
             raise HostError(msg)
-        os.replace(Path(out) / GENERATED.name, GENERATED)
+        (Path(out) / GENERATED.name).replace(GENERATED)
     stamp = STAMP.with_suffix(f".{os.getpid()}.tmp")
     stamp.write_text(_proto_digest() + "\n")
-    os.replace(stamp, STAMP)
+    stamp.replace(STAMP)
 
 
 def load() -> ModuleType:

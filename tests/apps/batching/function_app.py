@@ -6,6 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import List
 
 import azure.functions as func
 
@@ -19,7 +20,7 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
     cardinality="many",
     data_type="binary",
 )
-def record_invocation(events: list[func.EventHubEvent]) -> None:
+def record_invocation(events: List[func.EventHubEvent]) -> None:
     first = min(e.enqueued_time for e in events if e.enqueued_time is not None)
     row = {
         "size": len(events),

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, List
 
 import azure.functions as func
 from azure.eventhub import EventData
@@ -44,7 +44,7 @@ def record(function_name: str, rows: list[dict[str, Any]]) -> None:
         handle.write(text)
 
 
-def event_rows(function_name: str, events: list[func.EventHubEvent], **extra: Any) -> list[dict]:
+def event_rows(function_name: str, events: List[func.EventHubEvent], **extra: Any) -> list[dict]:
     metadata = events[0].metadata or {}
     partition = metadata.get("PartitionContext", {}).get("PartitionId")
     rows = []
@@ -114,7 +114,7 @@ async def produce(req: func.HttpRequest) -> func.HttpResponse:
     cardinality="many",
     data_type="binary",
 )
-async def record_batch(events: list[func.EventHubEvent]) -> None:
+async def record_batch(events: List[func.EventHubEvent]) -> None:
     record("record_batch", event_rows("record_batch", events))
     delay = max(float(json.loads(e.get_body()).get("sleep", 0)) for e in events)
     if delay:
@@ -128,7 +128,7 @@ async def record_batch(events: list[func.EventHubEvent]) -> None:
     cardinality="many",
     data_type="binary",
 )
-def record_failing(events: list[func.EventHubEvent]) -> None:
+def record_failing(events: List[func.EventHubEvent]) -> None:
     """Records, then raises when any event asks for it (the host still checkpoints)."""
     record("record_failing", event_rows("record_failing", events))
     if any(json.loads(e.get_body()).get("fail") for e in events):
@@ -144,7 +144,7 @@ def record_failing(events: list[func.EventHubEvent]) -> None:
     data_type="binary",
 )
 @app.retry(strategy="fixed_delay", max_retry_count="3", delay_interval="00:00:01")
-async def record_retrying(events: list[func.EventHubEvent], context: func.Context) -> None:
+async def record_retrying(events: List[func.EventHubEvent], context: func.Context) -> None:
     """Fails until retry number `fail_times` (from the bodies), recording each attempt."""
     retry = context.retry_context.retry_count
     record("record_retrying", event_rows("record_retrying", events, retry=retry))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import List
 
 import azure.functions as func
 
@@ -21,5 +22,5 @@ def ping(req: func.HttpRequest) -> func.HttpResponse:
     connection="EventHubConnection",
     cardinality="many",
 )
-def count_events(events: list[func.EventHubEvent]) -> None:
+def count_events(events: List[func.EventHubEvent]) -> None:
     logger.info("received count=%s", len(events))

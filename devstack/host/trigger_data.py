@@ -1,12 +1,18 @@
-"""Turn received EventData into azure.functions.EventHubEvent objects exactly as the worker does.
+"""What the Functions host sends the worker for each trigger: HTTP requests, timer ticks and
+Event Hubs batches, as `ParameterBinding`s and trigger metadata (the worker runtime decodes them).
 
-The Functions host sends the worker the event bodies plus binding data (extension v5/v6
-`EventHubTriggerBindingStrategy`): PartitionContext, and per event PartitionKey, Offset,
-OffsetString, SequenceNumber, EnqueuedTimeUtc, Properties, SystemProperties (each with an `Array`
-suffix for cardinality many). The worker wraps them in `Datum`s and decodes them with the
-library's `EventHubTriggerConverter`; so do we, so the quirks match the real thing:
-- `enqueued_time` is a naive datetime holding UTC (the host serialises `EnqueuedTime.DateTime`);
-- with cardinality many `offset` is an int, with cardinality one a str.
+For Event Hubs the host sends the event bodies (a collection for cardinality many) plus binding data
+(extension v5/v6 `EventHubTriggerBindingStrategy`) as trigger metadata: PartitionContext, and
+per event PartitionKey, Offset, OffsetString, SequenceNumber, EnqueuedTimeUtc, Properties,
+SystemProperties (each with an `Array` suffix for cardinality many). The worker runtime decodes
+them with the library's `EventHubTriggerConverter` into `azure.functions.EventHubEvent`s, with
+the quirks of the real thing: `enqueued_time` is a naive datetime holding UTC (the host
+serialises `EnqueuedTime.DateTime`); with cardinality many `offset` is an int, with one a str.
+
+Values are typed as the host's `ToRpc` types them: strings as `string`, numbers and objects as
+`json`, and, when the worker announces `TypedDataCollection` (the runtime does), arrays of
+strings, longs and byte arrays as collections; empty and null strings are left out of a string
+collection unless the worker announces `IncludeEmptyEntriesInMessagePayload` (it does not).
 """
 
 from __future__ import annotations
@@ -14,16 +20,15 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import azure.functions as func
 from azure.eventhub import EventData
 from azure.eventhub.amqp import AmqpMessageBodyType
-from azure.functions import meta
-from azure.functions.eventhub import EventHubTriggerConverter
+
+from devstack.host.rpc import protos
 
 
 @dataclass(frozen=True)
@@ -44,12 +49,32 @@ class PartitionInfo:
         }
 
 
-@dataclass(frozen=True)
-class _Collection:
-    """Stands in for the protobuf collection the worker reads `.bytes` / `.string` from."""
+TYPED_DATA_COLLECTION = "TypedDataCollection"
+INCLUDE_EMPTY_ENTRIES = "IncludeEmptyEntriesInMessagePayload"
 
-    bytes: list[bytes] = field(default_factory=list)
-    string: list[str] = field(default_factory=list)
+
+@dataclass(frozen=True)
+class WorkerCapabilities:
+    """What the worker announced at init that changes how the host encodes trigger data."""
+
+    typed_collections: bool = True
+    empty_entries: bool = False
+
+    @classmethod
+    def announced(cls, capabilities: Mapping[str, str]) -> WorkerCapabilities:
+        """From the WorkerInitResponse capabilities (a capability is on when it has a value)."""
+        return cls(
+            typed_collections=bool(capabilities.get(TYPED_DATA_COLLECTION)),
+            empty_entries=bool(capabilities.get(INCLUDE_EMPTY_ENTRIES)),
+        )
+
+
+@dataclass(frozen=True)
+class TriggerInput:
+    """One invocation's input: the trigger's ParameterBinding and the trigger metadata."""
+
+    input_data: list[Any]
+    trigger_metadata: dict[str, Any]
 
 
 def dotnet_datetime(value: datetime | None) -> str | None:
@@ -147,11 +172,52 @@ def event_fields(event: EventData) -> EventFields:
     )
 
 
-def _json(value: Any) -> meta.Datum:
-    return meta.Datum(json.dumps(value), "json")
+def _json(value: Any) -> Any:
+    return protos.TypedData(json=json.dumps(value))
 
 
-def _sys_metadata(function_name: str) -> meta.Datum:
+def _strings(values: Sequence[str | None], capabilities: WorkerCapabilities) -> Any:
+    if not capabilities.typed_collections:
+        return _json(list(values))
+    kept = [v or "" for v in values if v or capabilities.empty_entries]
+    return protos.TypedData(collection_string=protos.CollectionString(string=kept))
+
+
+def _longs(values: Sequence[int], capabilities: WorkerCapabilities) -> Any:
+    if not capabilities.typed_collections:
+        return _json(list(values))
+    return protos.TypedData(collection_sint64=protos.CollectionSInt64(sint64=list(values)))
+
+
+def http_input(
+    argument: str,
+    *,
+    method: str,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    route_params: Mapping[str, str] | None = None,
+    query: Mapping[str, str] | None = None,
+) -> Any:
+    """An HTTP request as the host sends it (RpcHttp; the body as bytes, as the worker asks)."""
+    http = protos.RpcHttp(
+        method=method,
+        url=url,
+        headers=dict(headers or {}),
+        params=dict(route_params or {}),
+        query=dict(query or {}),
+        body=protos.TypedData(bytes=body),
+    )
+    return protos.ParameterBinding(name=argument, data=protos.TypedData(http=http))
+
+
+def timer_input(argument: str, past_due: bool, status: Mapping[str, Any] | None) -> Any:
+    """A timer tick as the host sends it (the worker decodes it into a TimerRequest)."""
+    payload = {"Schedule": {"AdjustForDST": True}, "ScheduleStatus": status, "IsPastDue": past_due}
+    return protos.ParameterBinding(name=argument, data=_json(payload))
+
+
+def _sys_metadata(function_name: str) -> Any:
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     return _json({"MethodName": function_name, "UtcNow": now, "RandGuid": str(uuid.uuid4())})
 
@@ -161,69 +227,70 @@ def _body_text(body: bytes) -> str:
     return body.decode("utf-8", errors="replace")
 
 
-def build_batch_input(
+def batch_input(
     events: Sequence[EventData],
     partition: PartitionInfo,
     *,
+    argument: str,
     data_type: str,
     function_name: str,
-) -> list[func.EventHubEvent]:
-    """The `list[EventHubEvent]` a cardinality-many function receives."""
+    capabilities: WorkerCapabilities,
+) -> TriggerInput:
+    """What a cardinality-many function's invocation carries."""
     fields = [event_fields(e) for e in events]
     bodies = [event_body(e) for e in events]
-    if data_type == "binary":
-        data = meta.Datum(_Collection(bytes=bodies), "collection_bytes")
+    if data_type == "binary" and capabilities.typed_collections:
+        data = protos.TypedData(collection_bytes=protos.CollectionBytes(bytes=bodies))
+    elif data_type == "binary":
+        data = _json([base64.b64encode(b).decode("ascii") for b in bodies])
     else:
-        data = meta.Datum(_Collection(string=[_body_text(b) for b in bodies]), "collection_string")
+        data = _strings([_body_text(b) for b in bodies], capabilities)
     context = partition.as_binding_data()
     metadata = {
         "TriggerPartitionContext": _json(context),
         "PartitionContext": _json(context),
-        "PartitionKeyArray": _json([f.partition_key for f in fields]),
-        "OffsetArray": _json([str(f.offset) for f in fields]),
-        "OffsetStringArray": _json([f.offset_string for f in fields]),
-        "SequenceNumberArray": _json([f.sequence_number for f in fields]),
+        "PartitionKeyArray": _strings([f.partition_key for f in fields], capabilities),
+        "OffsetArray": _longs([f.offset for f in fields], capabilities),
+        "OffsetStringArray": _strings([f.offset_string for f in fields], capabilities),
+        "SequenceNumberArray": _longs([f.sequence_number for f in fields], capabilities),
         "EnqueuedTimeUtcArray": _json([f.enqueued_time_utc for f in fields]),
         "PropertiesArray": _json([f.properties for f in fields]),
         "SystemPropertiesArray": _json([f.system_properties for f in fields]),
         "sys": _sys_metadata(function_name),
     }
-    decoded = EventHubTriggerConverter.decode(data, trigger_metadata=metadata)
-    return list(decoded) if isinstance(decoded, list) else [decoded]
+    return TriggerInput([protos.ParameterBinding(name=argument, data=data)], metadata)
 
 
-def build_single_input(
+def single_input(
     event: EventData,
     partition: PartitionInfo,
     *,
+    argument: str,
     data_type: str,
     function_name: str,
-) -> func.EventHubEvent:
-    """The `EventHubEvent` a cardinality-one function receives."""
+) -> TriggerInput:
+    """What a cardinality-one function's invocation carries."""
     fields = event_fields(event)
     body = event_body(event)
     data = (
-        meta.Datum(body, "bytes")
+        protos.TypedData(bytes=body)
         if data_type == "binary"
-        else meta.Datum(_body_text(body), "string")
+        else protos.TypedData(string=_body_text(body))
     )
     context = partition.as_binding_data()
-    metadata: dict[str, meta.Datum] = {
+    metadata: dict[str, Any] = {
         "TriggerPartitionContext": _json(context),
         "PartitionContext": _json(context),
-        "Offset": meta.Datum(str(fields.offset), "string"),
-        "SequenceNumber": meta.Datum(fields.sequence_number, "int"),
+        "Offset": _json(fields.offset),
+        "SequenceNumber": _json(fields.sequence_number),
         "Properties": _json(fields.properties),
         "SystemProperties": _json(fields.system_properties),
         "sys": _sys_metadata(function_name),
     }
     if fields.partition_key is not None:
-        metadata["PartitionKey"] = meta.Datum(fields.partition_key, "string")
+        metadata["PartitionKey"] = protos.TypedData(string=fields.partition_key)
     if fields.offset_string is not None:
-        metadata["OffsetString"] = meta.Datum(fields.offset_string, "string")
+        metadata["OffsetString"] = protos.TypedData(string=fields.offset_string)
     if fields.enqueued_time_utc is not None:
         metadata["EnqueuedTimeUtc"] = _json(fields.enqueued_time_utc)
-    decoded = EventHubTriggerConverter.decode(data, trigger_metadata=metadata)
-    if isinstance(decoded, list):
-        return decoded[0]
-    return decoded
+    return TriggerInput([protos.ParameterBinding(name=argument, data=data)], metadata)
