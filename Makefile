@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lint typecheck test test-fast run replay-sample clean
+.PHONY: help setup lint typecheck check-app test test-fast run replay-sample clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -17,7 +17,9 @@ help: ## list the verbs
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.13 not found. Install it (pyenv install 3.13, or your \
 	distribution's python3.13 package) or name it: make PYTHON=/path/to/python3.13 $(MAKECMDGOALS)" >&2; exit 1; }
-	$(PYTHON) -m venv --clear $(VENV)
+	@if [ -x $(PY) ] && ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; \
+	then echo "$(VENV) is not Python 3.13: rebuilding it"; rm -rf $(VENV); fi
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
@@ -34,16 +36,19 @@ lint: setup ## ruff
 typecheck: setup ## mypy (strict on the packages)
 	$(PY) -m mypy
 
+check-app: setup ## load function_app.py in Microsoft's worker runtime (as Azure does); its words if refused
+	@$(PY) -m devstack.host.check --app-dir . > /dev/null && echo "worker runtime: function_app.py loads"
+
 test-fast: setup ## pure tests only (no local stack)
 	$(PY) -m pytest -m "not stack and not e2e" -q
 
-test: lint typecheck ## everything CI runs: lint, types, all tests (starts the local stack itself)
+test: lint typecheck check-app ## everything CI runs: lint, types, all tests (starts the local stack itself)
 	$(PY) -m pytest -q
 
 replay-sample: setup ## offline replay of the bundled sample deliveries
 	$(PY) -m transform replay tests/data/sample_deliveries.jsonl --out out/replay-sample
 
-run: setup ## run the pipeline on the local stack: 200 realistic conversations, verified report
+run: check-app ## run the pipeline on the local stack: 200 realistic conversations, verified report
 	$(PY) -m simulator run --profile realistic --conversations 200
 
 clean: ## remove local build and run artefacts
