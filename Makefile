@@ -26,7 +26,7 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
 CHECKOV_DIR   ?= infra
-CHECKOV_ARGS  ?=
+CHECKOV_ARGS  ?= --compact --quiet
 
 $(CHECKOV_STAMP): requirements-checkov.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: make PYTHON=/path/to/python3.13 $(MAKECMDGOALS)" >&2; exit 1; }
@@ -53,7 +53,7 @@ typecheck: setup ## mypy (strict on the packages)
 # tests/infra/test_checkov.py holds them to docs/security.md.
 checkov: $(CHECKOV_STAMP) ## scan infra/ with checkov: a finding or a parse error fails
 	CKV_PARSE_ERROR_FAIL=true BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --directory $(CHECKOV_DIR) \
-	  --framework bicep cloudformation --skip-download --compact --quiet $(CHECKOV_ARGS)
+	  --framework bicep cloudformation --skip-download $(CHECKOV_ARGS)
 
 test-fast: setup $(CHECKOV_STAMP) ## pure tests only (no local stack)
 	$(PY) -m pytest -m "not stack and not e2e" -q

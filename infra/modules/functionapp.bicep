@@ -48,7 +48,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
-  //checkov:skip=CKV_AZURE_225:the app holds no state (events wait in Event Hubs, state in the zone-redundant data account) and scales from zero; plan zone redundancy is not enabled
+  //checkov:skip=CKV_AZURE_225:the app holds no state (events wait in Event Hubs, state is in the zone-redundant data account): a zone outage delays processing and loses nothing
   name: planName
   location: location
   tags: tags

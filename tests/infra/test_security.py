@@ -444,3 +444,58 @@ def test_dead_letters_are_deleted_after_their_retention_and_nothing_else_is(days
     }
     host = one(deployment, "hostStorage")
     assert not [r for r in host.resources if r.symbol == "lifecycle"]
+
+
+# ---------------------------------------------------------------------- roles, as documented
+ROLE_NAMES = {
+    "2b629674-e913-4c01-ae53-ef4638d8f975": "Azure Event Hubs Data Sender",
+    "a638d3c7-ab3a-418d-83e6-5f17a39d4fde": "Azure Event Hubs Data Receiver",
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
+    "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
+    "76199698-9eea-4c19-bc75-cec21354c6b6": "Storage Table Data Reader",
+    "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
+    "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+    KEY_VAULT_SECRETS_USER: "Key Vault Secrets User",
+}
+OPERATOR = "00000000-0000-0000-0000-0000000000aa"
+
+
+def _scope_label(where: Deployment, scope: object) -> str:
+    if where.path == "modules/secret.bicep":
+        return {"webhook-secret": "webhook secret", "record-pii-key": "pseudonymization key"}[
+            str(where.params["name"])
+        ]
+    labels = {
+        "hub": "the hub",
+        "hostStorage": "host storage",
+        "stateStorage": "data storage",
+        "appInsights": "Application Insights",
+    }
+    assert isinstance(scope, Symbol), scope
+    return labels[scope.name]
+
+
+def test_docs_security_lists_every_role_assignment_the_templates_make() -> None:
+    deployment = deployed(True, "s", "hash", principalId=OPERATOR)
+    principals = {Unknown("identity.outputs.principalId"): "app identity", OPERATOR: "operator"}
+    assigned = set()
+    for where, resource in deployment.walk():
+        if resource.type != "Microsoft.Authorization/roleAssignments":
+            continue
+        role = resource.properties["roleDefinitionId"]
+        assert isinstance(role, ResourceId)
+        assigned.add(
+            (
+                principals[resource.properties["principalId"]],
+                ROLE_NAMES[str(role.names[0])],
+                _scope_label(where, resource.body["scope"]),
+            )
+        )
+    text = (bicep.ROOT / "docs" / "security.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (app identity|operator) \| ([^|]+) \| ([^|]+) \|", text, re.MULTILINE)
+    documented = {(who, role.strip(), scope.strip()) for who, role, scope in rows}
+    assert documented == assigned
+    nobody = deployed(True, "", "keep")  # no operator, no secrets: the app identity's 8 roles
+    count = sum(r.type.endswith("/roleAssignments") for _, r in nobody.walk())
+    assert count == 8
