@@ -45,9 +45,15 @@ param webhookSecret string = ''
 @description('Days until the webhook secret is flagged for rotation, counted from the provision that set it.')
 param webhookSecretRotationDays int = 365
 
+@description('E-mail for alert notifications. Empty: alerts fire without notifying.')
+param alertEmail string = ''
+param lagAlertThreshold int = 10000
+param errorRateAlertPercent string = '0.1'
+
 // ---- private networking and hardening
 @description('Storage, Event Hubs and Key Vault off the internet: private endpoints, the app integrated in a VNet.')
 param vnetEnabled bool = true
+@description('With vnetEnabled: the VNet, the app\'s integration subnet, the private endpoints\' subnet.')
 param vnetAddressPrefix string = '10.0.0.0/16'
 param appSubnetPrefix string = '10.0.0.0/24'
 param privateEndpointSubnetPrefix string = '10.0.1.0/24'
@@ -66,7 +72,7 @@ param verboseStorageLogs bool = false
 @description('Phone numbers in records and state: as they arrived, keyed HMAC-SHA-256, or null.')
 param recordPii string = 'keep'
 @secure()
-@description('The HMAC key of recordPii=hash. azd generates it once per environment and keeps it.')
+@description('The HMAC key of recordPii=hash. azd generates it once per environment and keeps it; without azd, pass 64 random characters.')
 @metadata({ azd: { type: 'generate', config: { length: 64, noSpecial: true } } })
 param recordPiiKey string
 @minValue(1)
@@ -75,10 +81,6 @@ param deadletterRetentionDays int = 30
 
 @description('Now, to date the webhook secret\'s rotation (only a parameter default may read the clock).')
 param deployedAt string = utcNow()
-@description('E-mail for alert notifications. Empty: alerts fire without notifying.')
-param alertEmail string = ''
-param lagAlertThreshold int = 10000
-param errorRateAlertPercent string = '0.1'
 
 var abbreviations = {
   resourceGroup: 'rg-'
