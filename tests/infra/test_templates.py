@@ -310,6 +310,8 @@ def test_funcignore_keeps_tooling_tests_and_local_data_out() -> None:
         "infra/main.bicep",
         "local.settings.json",
         ".venv/bin/python",
+        ".venv-checkov/bin/checkov",
+        "requirements-checkov.txt",
         "node_modules/azurite/package.json",
         ".devstack/state.json",
         "runs/x/report.json",
