@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lint typecheck check-app test test-fast run replay-sample clean
+.PHONY: help setup lint typecheck check-app checkov test test-fast run replay-sample clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -22,6 +22,19 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+# checkov in its own venv: its pins must not constrain the app's (requirements-checkov.txt).
+CHECKOV_VENV  := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
+CHECKOV_DIR   ?= infra
+CHECKOV_ARGS  ?= --compact --quiet
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: make PYTHON=/path/to/python3.13 $(MAKECMDGOALS)" >&2; exit 1; }
+	$(PYTHON) -m venv --clear $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps -r requirements-checkov.txt
+	$(CHECKOV_VENV)/bin/python -m pip check -q --disable-pip-version-check
 	touch $@
 
 node_modules/.package-lock.json: package.json package-lock.json
@@ -39,10 +52,18 @@ typecheck: setup ## mypy (strict on the packages)
 check-app: setup ## load function_app.py in Microsoft's worker runtime (as Azure does); its words if refused
 	@$(PY) -m devstack.host.check --app-dir . > /dev/null && echo "worker runtime: function_app.py loads"
 
-test-fast: setup ## pure tests only (no local stack)
+# Every Bicep and CloudFormation file under infra/, recursively. A failed check fails, and so does
+# a file checkov cannot parse (CKV_PARSE_ERROR_FAIL: by default it only counts them); nothing is
+# downloaded from or sent to Prisma Cloud. Skips live in the templates (checkov:skip=ID:reason);
+# tests/infra/test_checkov.py holds them to docs/security.md.
+checkov: $(CHECKOV_STAMP) ## scan infra/ with checkov: a finding or a parse error fails
+	CKV_PARSE_ERROR_FAIL=true BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --directory $(CHECKOV_DIR) \
+	  --framework bicep cloudformation --skip-download $(CHECKOV_ARGS)
+
+test-fast: setup $(CHECKOV_STAMP) ## pure tests only (no local stack)
 	$(PY) -m pytest -m "not stack and not e2e" -q
 
-test: lint typecheck check-app ## everything CI runs: lint, types, all tests (starts the local stack itself)
+test: lint typecheck check-app checkov ## everything CI runs: lint, types, the app in the worker runtime, checkov, all tests
 	$(PY) -m pytest -q
 
 replay-sample: setup ## offline replay of the bundled sample deliveries

@@ -41,10 +41,46 @@ param httpPerInstanceConcurrency int = 16
 @secure()
 @description('HMAC secret for X-Signature-256 (stored in Key Vault). Empty: no signature.')
 param webhookSecret string = ''
+@minValue(1)
+@description('Days until the webhook secret is flagged for rotation, counted from the provision that set it.')
+param webhookSecretRotationDays int = 365
+
 @description('E-mail for alert notifications. Empty: alerts fire without notifying.')
 param alertEmail string = ''
 param lagAlertThreshold int = 10000
 param errorRateAlertPercent string = '0.1'
+
+// ---- private networking and hardening
+@description('Storage, Event Hubs and Key Vault off the internet: private endpoints, the app integrated in a VNet.')
+param vnetEnabled bool = true
+@description('With vnetEnabled: the VNet, the app\'s integration subnet, the private endpoints\' subnet.')
+param vnetAddressPrefix string = '10.0.0.0/16'
+param appSubnetPrefix string = '10.0.0.0/24'
+param privateEndpointSubnetPrefix string = '10.0.1.0/24'
+@allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS', 'Standard_RAGRS', 'Standard_RAGZRS'])
+@description('Redundancy of the data account (state, records, dead letters): ZRS where the region has availability zones.')
+param dataStorageSku string = 'Standard_ZRS'
+@minValue(7)
+@maxValue(90)
+@description('Days a deleted vault or secret stays recoverable; fixed when the vault is created.')
+param keyVaultRetentionDays int = 90
+@description('Storage read and write logs to Log Analytics (deletes are always logged): one line per request.')
+param verboseStorageLogs bool = false
+
+// ---- personal data
+@allowed(['keep', 'hash', 'drop'])
+@description('Phone numbers in records and state: as they arrived, keyed HMAC-SHA-256, or null.')
+param recordPii string = 'keep'
+@secure()
+@description('The HMAC key of recordPii=hash. azd generates it once per environment and keeps it; without azd, pass 64 random characters.')
+@metadata({ azd: { type: 'generate', config: { length: 64, noSpecial: true } } })
+param recordPiiKey string
+@minValue(1)
+@description('Dead letters (raw payloads, phone numbers as they arrived) are deleted this many days after they were written.')
+param deadletterRetentionDays int = 30
+
+@description('Now, to date the webhook secret\'s rotation (only a parameter default may read the clock).')
+param deployedAt string = utcNow()
 
 var abbreviations = {
   resourceGroup: 'rg-'
@@ -56,12 +92,29 @@ var abbreviations = {
   logAnalytics: 'log-'
   applicationInsights: 'appi-'
   keyVault: 'kv-'
+  virtualNetwork: 'vnet-'
 }
 var token = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
 var appName = '${abbreviations.functionApp}${token}'
 var deploymentContainerName = 'app-package-${take(appName, 32)}-${take(token, 7)}'
 var spillContainer = 'state-spill' // adapters.entity.SPILL_CONTAINER
+var hostStorageName = '${abbreviations.storage}host${take(token, 16)}'
+var stateStorageName = '${abbreviations.storage}data${take(token, 16)}'
+var eventHubsNamespaceName = '${abbreviations.eventHubs}${token}'
+var keyVaultName = '${abbreviations.keyVault}${take(token, 20)}'
+var vnetName = '${abbreviations.virtualNetwork}${token}'
+var appSubnetName = 'app'
+var privateEndpointSubnetName = 'private-endpoints'
+// Built from names, not read from the network module: it exists only when vnetEnabled.
+var appSubnetId = resourceId(subscription().subscriptionId, group.name, 'Microsoft.Network/virtualNetworks/subnets', vnetName, appSubnetName)
+var secretNames = { webhook: 'webhook-secret', recordPiiKey: 'record-pii-key' }
+var hashesPii = recordPii == 'hash'
+// Negation last: checkov's parser reads `!a || b` as `!(a || b)`.
+var needsKeyVault = hashesPii || !empty(webhookSecret)
+// Key Vault references by vault and secret name: the latest version, no module output needed.
+var webhookSecretReference = empty(webhookSecret) ? '' : '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.webhook})'
+var recordPiiKeyReference = hashesPii ? '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${secretNames.recordPiiKey})' : ''
 
 resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: '${abbreviations.resourceGroup}${environmentName}'
@@ -79,45 +132,6 @@ module identity 'modules/identity.bicep' = {
   }
 }
 
-// The Functions host's own account: deployment package, checkpoints, leases, keys.
-module hostStorage 'modules/storage.bicep' = {
-  name: 'host-storage'
-  scope: group
-  params: {
-    name: '${abbreviations.storage}host${take(token, 16)}'
-    location: location
-    tags: tags
-    containers: [deploymentContainerName]
-  }
-}
-
-// The pipeline's data: state (Table), records and dead letters (Blob). Kept apart from the
-// host's account so neither throttles the other (20,000 requests/s per account).
-module stateStorage 'modules/storage.bicep' = {
-  name: 'state-storage'
-  scope: group
-  params: {
-    name: '${abbreviations.storage}data${take(token, 16)}'
-    location: location
-    tags: tags
-    containers: [recordsContainer, deadletterContainer, spillContainer]
-    tables: [stateTableName]
-  }
-}
-
-module eventHubs 'modules/eventhubs.bicep' = {
-  name: 'eventhubs'
-  scope: group
-  params: {
-    namespaceName: '${abbreviations.eventHubs}${token}'
-    location: location
-    tags: tags
-    eventHubName: eventHubName
-    partitionCount: partitionCount
-    consumerGroupName: consumerGroupName
-  }
-}
-
 module monitoring 'modules/monitoring.bicep' = {
   name: 'monitoring'
   scope: group
@@ -129,15 +143,106 @@ module monitoring 'modules/monitoring.bicep' = {
   }
 }
 
-module keyVault 'modules/keyvault.bicep' = if (!empty(webhookSecret)) {
+// The Functions host's own account: deployment package, checkpoints, leases, keys. Locally
+// redundant: what it holds is rebuilt or re-read (a lost checkpoint means events read again,
+// which the transform absorbs as duplicates).
+module hostStorage 'modules/storage.bicep' = {
+  name: 'host-storage'
+  scope: group
+  params: {
+    name: hostStorageName
+    location: location
+    tags: tags
+    workspaceId: monitoring.outputs.logAnalyticsId
+    vnetEnabled: vnetEnabled
+    skuName: 'Standard_LRS'
+    verboseLogs: verboseStorageLogs
+    containers: [deploymentContainerName]
+  }
+}
+
+// The pipeline's data: state (Table), records and dead letters (Blob). Kept apart from the
+// host's account so neither throttles the other (20,000 requests/s per account). Dead letters
+// keep raw payloads as they arrived (phone numbers included): deleted after their retention.
+module stateStorage 'modules/storage.bicep' = {
+  name: 'state-storage'
+  scope: group
+  params: {
+    name: stateStorageName
+    location: location
+    tags: tags
+    workspaceId: monitoring.outputs.logAnalyticsId
+    vnetEnabled: vnetEnabled
+    skuName: dataStorageSku
+    verboseLogs: verboseStorageLogs
+    containers: [recordsContainer, deadletterContainer, spillContainer]
+    tables: [stateTableName]
+    expiringContainers: [{ container: deadletterContainer, days: deadletterRetentionDays }]
+  }
+}
+
+module eventHubs 'modules/eventhubs.bicep' = {
+  name: 'eventhubs'
+  scope: group
+  params: {
+    namespaceName: eventHubsNamespaceName
+    location: location
+    tags: tags
+    workspaceId: monitoring.outputs.logAnalyticsId
+    vnetEnabled: vnetEnabled
+    eventHubName: eventHubName
+    partitionCount: partitionCount
+    consumerGroupName: consumerGroupName
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = if (needsKeyVault) {
   name: 'keyvault'
   scope: group
   params: {
-    name: '${abbreviations.keyVault}${take(token, 20)}'
+    name: keyVaultName
     location: location
     tags: tags
-    webhookSecret: webhookSecret
+    workspaceId: monitoring.outputs.logAnalyticsId
+    publicNetworkAccess: vnetEnabled ? 'Disabled' : 'Enabled'
+    softDeleteRetentionInDays: keyVaultRetentionDays
     identityPrincipalId: identity.outputs.principalId
+    secretNames: secretNames
+    webhookSecret: webhookSecret
+    webhookSecretExpiresAt: dateTimeToEpoch(dateTimeAdd(deployedAt, 'P${webhookSecretRotationDays}D'))
+    recordPiiKey: hashesPii ? recordPiiKey : ''
+  }
+}
+
+// Every private endpoint: host storage (blob, queue, table: the runtime uses all three), data
+// storage (blob, table), the Event Hubs namespace, and the vault when there is one.
+var storageType = 'Microsoft.Storage/storageAccounts'
+var serviceEndpoints = [
+  { name: hostStorageName, type: storageType, group: 'blob' }
+  { name: hostStorageName, type: storageType, group: 'queue' }
+  { name: hostStorageName, type: storageType, group: 'table' }
+  { name: stateStorageName, type: storageType, group: 'blob' }
+  { name: stateStorageName, type: storageType, group: 'table' }
+  { name: eventHubsNamespaceName, type: 'Microsoft.EventHub/namespaces', group: 'namespace' }
+]
+var vaultEndpoints = needsKeyVault ? [{ name: keyVaultName, type: 'Microsoft.KeyVault/vaults', group: 'vault' }] : []
+var privateLinks = concat(serviceEndpoints, vaultEndpoints)
+
+module network 'modules/network.bicep' = if (vnetEnabled) {
+  name: 'network'
+  scope: group
+  dependsOn: [hostStorage, stateStorage, eventHubs, keyVault] // the endpoints' targets
+  params: {
+    name: vnetName
+    location: location
+    tags: tags
+    workspaceId: monitoring.outputs.logAnalyticsId
+    addressPrefix: vnetAddressPrefix
+    appSubnetName: appSubnetName
+    appSubnetPrefix: appSubnetPrefix
+    privateEndpointSubnetName: privateEndpointSubnetName
+    privateEndpointSubnetPrefix: privateEndpointSubnetPrefix
+    privateLinks: privateLinks
   }
 }
 
@@ -159,12 +264,14 @@ module roles 'modules/roles.bicep' = {
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
   scope: group
-  dependsOn: [roles] // the app starts with its roles in place
+  // The app starts with its roles, its secrets and (private) its routes in place.
+  dependsOn: [roles, keyVault, network]
   params: {
     name: appName
     planName: '${abbreviations.plan}${token}'
     location: location
     tags: tags
+    workspaceId: monitoring.outputs.logAnalyticsId
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
     hostStorageName: hostStorage.outputs.name
@@ -181,7 +288,11 @@ module functionApp 'modules/functionapp.bicep' = {
     gracePeriodSeconds: gracePeriodSeconds
     idleTimeoutSeconds: idleTimeoutSeconds
     stateRetentionDays: stateRetentionDays
-    webhookSecretReference: empty(webhookSecret) ? '' : keyVault!.outputs.reference
+    webhookSecretReference: webhookSecretReference
+    recordPii: recordPii
+    recordPiiKeyReference: recordPiiKeyReference
+    deadletterRetentionDays: deadletterRetentionDays
+    appSubnetId: vnetEnabled ? appSubnetId : ''
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     httpPerInstanceConcurrency: httpPerInstanceConcurrency
@@ -218,3 +329,6 @@ output StateStorage__tableServiceUri string = stateStorage.outputs.tableEndpoint
 output STATE_TABLE_NAME string = stateTableName
 output RECORDS_CONTAINER string = recordsContainer
 output DEADLETTER_CONTAINER string = deadletterContainer
+output RECORD_PII string = recordPii
+output DEADLETTER_RETENTION_DAYS int = deadletterRetentionDays
+output VNET_ENABLED bool = vnetEnabled

@@ -26,6 +26,17 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
   }
 }
 
+// Who queried the logs (LAQueryLogs): the workspace audits itself. Application Insights needs no
+// setting of its own: it is workspace-based, its telemetry is in this workspace already.
+resource workspaceDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: workspace
+  properties: {
+    workspaceId: workspace.id
+    logs: [{ categoryGroup: 'audit', enabled: true }]
+  }
+}
+
 output applicationInsightsName string = appInsights.name
 output applicationInsightsId string = appInsights.id
 output logAnalyticsId string = workspace.id

@@ -19,11 +19,18 @@ from functions.settings import IngestSettings, TransformSettings
 from ops.settings import hub_settings
 from tests.conftest import project_functions
 from tests.infra import bicep
+from tests.infra.deploy import deploy
 
 MAIN = bicep.read("main.bicep")
 APP = bicep.read("modules/functionapp.bicep")
 SETTINGS = bicep.entries(bicep.variable(APP, "appSettings"))
 MAIN_PARAMS = bicep.params(MAIN)
+REQUIRED_ARGUMENTS = {
+    "environmentName": "dev",
+    "location": "swedencentral",
+    "recordPiiKey": "k" * 64,
+}
+DEFAULT_DEPLOYMENT = deploy("main.bicep", REQUIRED_ARGUMENTS)
 
 # What the deployment puts where the templates have expressions.
 _ENDPOINTS = {
@@ -121,11 +128,11 @@ def test_no_setting_is_a_secret_or_a_keyed_connection_string() -> None:
     for path in bicep.INFRA.rglob("*.bicep"):
         text = path.read_text(encoding="utf-8")
         assert not secretish.search(text), f"{path.name} reads or writes a key"
-    # The webhook secret is a Key Vault reference, resolved by the app's identity.
+    # Secrets are Key Vault references, resolved by the app's identity (test_security.py).
     assert "WEBHOOK_SECRET: webhookSecretReference" in APP
-    vault = bicep.read("modules/keyvault.bicep")
-    assert "'@Microsoft.KeyVault(SecretUri=${secret.properties.secretUri})'" in vault
-    assert re.search(r"@secure\(\)\s*\n(@description\(.*\)\s*\n)?param webhookSecret", MAIN)
+    assert "RECORD_PII_KEY: recordPiiKeyReference" in APP
+    for name in ("webhookSecret", "recordPiiKey"):
+        assert re.search(rf"@secure\(\)\s*\n(@\w+\(.*\)\s*\n)*param {name} string", MAIN), name
 
 
 def test_local_auth_is_off_everywhere() -> None:
@@ -222,10 +229,9 @@ def test_state_storage_is_separate_and_holds_what_the_code_uses() -> None:
     assert f"var spillContainer = '{SPILL_CONTAINER}'" in MAIN
     assert "containers: [recordsContainer, deadletterContainer, spillContainer]" in MAIN
     assert "tables: [stateTableName]" in MAIN
-    host = MAIN.index("module hostStorage")
-    state = MAIN.index("module stateStorage")
-    assert "'${abbreviations.storage}host" in MAIN[host:state]
-    assert "'${abbreviations.storage}data" in MAIN[state:]
+    host, state = (DEFAULT_DEPLOYMENT.module(symbol) for symbol in ("hostStorage", "stateStorage"))
+    assert host and str(host.resource("account").body["name"]).startswith("sthost")
+    assert state and str(state.resource("account").body["name"]).startswith("stdata")
 
 
 def test_alerts_watch_what_telemetry_emits() -> None:
@@ -277,7 +283,10 @@ def test_parameters_file_names_only_real_parameters() -> None:
     for name in document["parameters"]:
         assert name in MAIN_PARAMS, f"main.parameters.json sets unknown parameter {name}"
     required = {name for name, default in MAIN_PARAMS.items() if default is None}
-    assert required <= set(document["parameters"])
+    # azd generates these once per environment (and keeps them) instead of asking.
+    generated = set(re.findall(r"type: 'generate'.*\n(?:@.*\n)*param (\w+)", MAIN))
+    assert generated == {"recordPiiKey"}
+    assert required - generated <= set(document["parameters"])
 
 
 # ---------------------------------------------------------------------- the package
@@ -301,6 +310,8 @@ def test_funcignore_keeps_tooling_tests_and_local_data_out() -> None:
         "infra/main.bicep",
         "local.settings.json",
         ".venv/bin/python",
+        ".venv-checkov/bin/checkov",
+        "requirements-checkov.txt",
         "node_modules/azurite/package.json",
         ".devstack/state.json",
         "runs/x/report.json",
@@ -394,5 +405,12 @@ def test_the_configuration_table_lists_every_setting() -> None:
     assert {"EVENTHUB_NAME", "StateStorage", "TIMER_SCHEDULE", "TELEMETRY_CONSOLE"} <= read
     missing = sorted(read - documented)
     assert not missing, f"settings read by the code but not in docs/deploy.md: {missing}"
-    undocumented = sorted(set(SETTINGS) - documented)
+    everything = deploy(
+        "main.bicep", {**REQUIRED_ARGUMENTS, "webhookSecret": "s", "recordPii": "hash"}
+    )
+    functions = everything.module("functionApp")
+    assert functions is not None
+    deployed = set(functions.resource("app__settings").properties)
+    assert {"WEBHOOK_SECRET", "RECORD_PII_KEY"} <= deployed
+    undocumented = sorted(deployed - documented)
     assert not undocumented, f"app settings of the template missing from the table: {undocumented}"
