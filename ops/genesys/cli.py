@@ -123,8 +123,11 @@ def _print(outcome: Outcome) -> None:
             f"integration {integration.name!r} ({integration.id}): intended "
             f"{integration.intended_state}, reported {integration.reported_state}",
             highlight=False,
+            soft_wrap=True,
         )
-    console.print(f"partner event source: {outcome.partner_event_source}", highlight=False)
+    console.print(
+        f"partner event source: {outcome.partner_event_source}", highlight=False, soft_wrap=True
+    )
     console.print(
         "next: deploy infra/aws/genesys-eventbridge.yaml with "
         f"PartnerEventSourceName={outcome.partner_event_source} (docs/connect-genesys.md)",

@@ -143,6 +143,8 @@ class FieldChange:
             parts = [f"+{t}" for t in sorted(after - before)]
             parts += [f"-{t}" for t in sorted(before - after)]
             return f"{self.field}: {', '.join(parts)}"
+        if self.before is None:
+            return f"{self.field}: {self.after!r}"
         return f"{self.field}: {self.before!r} -> {self.after!r}"
 
 
