@@ -45,7 +45,8 @@ SOURCE_FIELDS = (ACCOUNT, REGION, SUFFIX)
 """Changing any of these makes Genesys create another partner event source."""
 
 _ACCOUNT_FORM = re.compile(r"^\d{12}$")
-_REGION_FORM = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-\d$")
+REGION_FORM = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-\d$")
+"""An AWS region code (`eu-west-1`); Genesys Cloud names its regions the same way."""
 # Genesys's rule for the suffix: up to 64 letters, digits, '.', '-' or '_'.
 _SUFFIX_FORM = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -92,7 +93,7 @@ def desired(
     """Check the arguments and build the desired integration; messages name the bad value."""
     if not _ACCOUNT_FORM.match(aws_account_id):
         raise ConfigError(f"AWS account id {aws_account_id!r} is not 12 digits")
-    if not _REGION_FORM.match(aws_region):
+    if not REGION_FORM.match(aws_region):
         raise ConfigError(f"AWS region {aws_region!r} is not a region code like eu-west-1")
     if not _SUFFIX_FORM.match(event_source_suffix):
         raise ConfigError(

@@ -10,19 +10,17 @@ only on loopback). The login host is derived from it by the SDK (`api.` → `log
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from ops.errors import ConfigError
+from ops.genesys.plan import REGION_FORM
 
 CLIENT_ID = "GENESYS_CLOUD_CLIENT_ID"
 CLIENT_SECRET = "GENESYS_CLOUD_CLIENT_SECRET"
 REGION = "GENESYS_CLOUD_REGION"
 BASE_URL = "GENESYS_CLOUD_BASE_URL"
-
-_REGION_FORM = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-\d$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +59,7 @@ def genesys_settings(env: Mapping[str, str]) -> GenesysSettings:
             f"{REGION} not set: the region of the Genesys Cloud organization, e.g. eu-west-1 "
             f"(or {BASE_URL} for an API gateway)"
         )
-    if region is not None and not _REGION_FORM.match(region):
+    if region is not None and not REGION_FORM.match(region):
         raise ConfigError(f"{REGION}={region!r} is not a region code like eu-west-1")
     if base_url is not None:
         base_url = _checked_base_url(base_url)
