@@ -7,6 +7,9 @@ PYTHON ?= $(shell for p in python3.13 $$(pyenv root 2>/dev/null)/versions/3.13*/
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+# A tool venv for moto (EventBridge pattern matching in the tests): its botocore clashes with our pins.
+MOTO_VENV  := .venv-moto
+MOTO_STAMP := $(MOTO_VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
 .PHONY: help setup lint typecheck check-app checkov test test-fast run replay-sample clean
@@ -37,10 +40,16 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip check -q --disable-pip-version-check
 	touch $@
 
+$(MOTO_STAMP): requirements-moto.txt constraints-moto.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: make PYTHON=/path/to/python3.13 $(MAKECMDGOALS)" >&2; exit 1; }
+	$(PYTHON) -m venv --clear $(MOTO_VENV)
+	$(MOTO_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-moto.txt -c constraints-moto.txt
+	touch $@
+
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
-setup: $(STAMP) node_modules/.package-lock.json ## create .venv and install pinned Python and npm dependencies
+setup: $(STAMP) $(MOTO_STAMP) node_modules/.package-lock.json ## create .venv and install pinned Python and npm dependencies
 
 lint: setup ## ruff
 	$(PY) -m ruff check .

@@ -29,6 +29,7 @@ from ops import lag as lag_module
 from ops import reset as reset_module
 from ops import state as state_module
 from ops.errors import ConfigError, OpsError
+from ops.genesys.cli import app as genesys_app
 from ops.settings import hub_settings, ingest_settings, transform_settings
 from simulator.delivery import RetryPolicy
 
@@ -47,6 +48,7 @@ state_app = typer.Typer(help="Conversation state in Table Storage.", no_args_is_
 app.add_typer(checkpoint_app, name="checkpoint")
 app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(state_app, name="state")
+app.add_typer(genesys_app, name="genesys")
 
 console = Console()
 SettingsOption = Annotated[
