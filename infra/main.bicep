@@ -32,6 +32,8 @@ param deadletterContainer string = 'deadletter'
 param gracePeriodSeconds int = 60
 param idleTimeoutSeconds int = 14400
 param stateRetentionDays int = 7
+@description('NCRONTAB of the transform timer: finalization latency against execution cost (docs/deploy.md).')
+param timerSchedule string = '*/30 * * * * *'
 
 @allowed([2048, 4096])
 param instanceMemoryMB int = 2048
@@ -288,6 +290,7 @@ module functionApp 'modules/functionapp.bicep' = {
     gracePeriodSeconds: gracePeriodSeconds
     idleTimeoutSeconds: idleTimeoutSeconds
     stateRetentionDays: stateRetentionDays
+    timerSchedule: timerSchedule
     webhookSecretReference: webhookSecretReference
     recordPii: recordPii
     recordPiiKeyReference: recordPiiKeyReference

@@ -1,4 +1,4 @@
-// The Flex Consumption function app (Python 3.11) and its app settings: identity-based
+// The Flex Consumption function app (Python 3.13) and its app settings: identity-based
 // connections only (`<NAME>__…` settings, DefaultAzureCredential / the host's managed identity).
 param name string
 param planName string
@@ -20,6 +20,7 @@ param deadletterContainer string
 param gracePeriodSeconds int
 param idleTimeoutSeconds int
 param stateRetentionDays int
+param timerSchedule string
 @description('Key Vault reference for WEBHOOK_SECRET (empty: no signature required).')
 param webhookSecretReference string = ''
 @allowed(['keep', 'hash', 'drop'])
@@ -81,6 +82,7 @@ var appSettings = {
   GRACE_PERIOD_SECONDS: string(gracePeriodSeconds)
   IDLE_TIMEOUT_SECONDS: string(idleTimeoutSeconds)
   STATE_RETENTION_DAYS: string(stateRetentionDays)
+  TIMER_SCHEDULE: timerSchedule
   // Personal data: how phone numbers are stored; how long raw payloads are kept.
   RECORD_PII: recordPii
   DEADLETTER_RETENTION_DAYS: string(deadletterRetentionDays)
@@ -133,7 +135,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       }
       runtime: {
         name: 'python'
-        version: '3.11'
+        version: '3.13'
       }
       scaleAndConcurrency: {
         instanceMemoryMB: instanceMemoryMB
