@@ -1,22 +1,16 @@
 """Fast tests of the Event Hubs emulator's pure parts, checked against the SDK's own code.
 
-The SDK's decoder, encoder and partition resolver are the reference: what the emulator writes
+The SDK's decoder and encoder are the reference: what the emulator writes
 must decode with them exactly as the service's bytes would.
 """
 
 from __future__ import annotations
 
 import json
-import random
-import string
 import struct
 from pathlib import Path
 
 import pytest
-from azure.eventhub._buffered_producer._partition_resolver import (
-    PartitionResolver,
-    generate_hash_code,
-)
 from azure.eventhub._pyamqp import _decode as sdk_decode
 from azure.eventhub._pyamqp import _encode as sdk_encode
 from azure.eventhub._pyamqp.endpoints import Source, Target
@@ -28,15 +22,13 @@ from azure.eventhub._pyamqp.performatives import (
     OpenFrame,
     TransferFrame,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
+from adapters.partition_hash import partition_index
 from devstack.eventhubs import amqp_codec as codec
 from devstack.eventhubs import frames, messages, positions
 from devstack.eventhubs.broker import Broker
 from devstack.eventhubs.config import DEFAULT_CONSUMER_GROUP, load_config, parse_config
 from devstack.eventhubs.errors import AmqpDecodeError, ConfigError, StorageError
-from devstack.eventhubs.partitioning import partition_for_key, partition_hash
 from devstack.eventhubs.storage import (
     NEVER_ENQUEUED_MS,
     DataDirLock,
@@ -45,40 +37,6 @@ from devstack.eventhubs.storage import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-
-# ------------------------------------------------------------------------------ partitioning
-
-_KEY_ALPHABET = string.printable + "éßñ中文字😀\u0000\u00ff\u0100\uffff"
-
-
-def test_partition_hash_equals_the_sdk_resolver_for_many_keys() -> None:
-    rng = random.Random(20240611)
-    keys = ["", "a", "abc", "conversation-1", "x" * 12, "y" * 13, "z" * 24, "w" * 25]
-    keys += [
-        "".join(rng.choice(_KEY_ALPHABET) for _ in range(rng.randint(0, 64))) for _ in range(5000)
-    ]
-    keys += [str(rng.getrandbits(128)) for _ in range(2000)]
-    for key in keys:
-        assert partition_hash(key) == generate_hash_code(key), key
-    for count in (1, 2, 3, 4, 7, 32):
-        resolver = PartitionResolver([str(i) for i in range(count)])
-        for key in keys:
-            assert str(partition_for_key(key, count)) == (
-                resolver.get_partition_id_by_partition_key(key)
-            ), (key, count)
-
-
-@given(st.text(max_size=80), st.integers(min_value=1, max_value=32))
-@settings(max_examples=500, deadline=None)
-def test_partition_placement_equals_the_sdk_for_any_text(key: str, count: int) -> None:
-    resolver = PartitionResolver([str(i) for i in range(count)])
-    assert str(partition_for_key(key, count)) == resolver.get_partition_id_by_partition_key(key)
-
-
-def test_keys_spread_over_partitions() -> None:
-    placements = {partition_for_key(f"conversation-{i}", 4) for i in range(200)}
-    assert placements == {0, 1, 2, 3}
-
 
 # ------------------------------------------------------------------------------ codec
 
@@ -614,7 +572,7 @@ def test_publish_routes_and_notifies(tmp_path: Path) -> None:
     assert watcher.notified == 2
     keyed = messages.Transfer(_events(2), "conversation-7")
     partition, first = broker.publish(hub, None, keyed)
-    assert partition == partition_for_key("conversation-7", 2)
+    assert partition == partition_index("conversation-7", 2)
     assert broker.publish(hub, 0, keyless) == (0, broker.log(hub, 0).next_sequence_number - 1)
     stored = broker.log(hub, partition).read(first, 2, 10**9)
     keys = {
