@@ -1,11 +1,17 @@
-"""The Event Hubs partition-key hash, so state shards line up with Event Hubs partitions.
+"""The partition Event Hubs places a partition key in, so state shards line up with partitions.
 
-This is the hash the azure-eventhub SDK uses to place a partition key (Bob Jenkins' lookup3
-`hashlittle2` over the key's code points, folded to a signed 16-bit value; the local emulator
-uses it too). With the shard of a conversation = hash mod shards, and a shard count that
-divides the partition count, every conversation of one Event Hubs batch falls in one shard,
-so the batch's state is saved in one transaction. Correctness never depends on it: the shard
-is a pure function of the id, whatever partition the event actually came from.
+The service hashes the key's UTF-8 bytes with Bob Jenkins' lookup3 (`hashlittle2`, both seeds 0),
+folds `c ^ b` to a signed 16-bit value, and takes the remainder by the partition count with the
+sign of the hash (C# `%`), then its absolute value. Microsoft's .NET and Java SDKs carry this as
+a port of the service's resolver; the JavaScript SDK's `mapPartitionKeyToId` computes the same,
+and the tests check these functions against it. (The Python SDK's buffered-producer resolver
+hashes code points and uses Python's `%`: it agrees for ASCII keys with a non-negative hash
+only.) The local emulator places keys with this module.
+
+With the shard of a conversation = the same formula over the shard count, and a shard count that
+divides the partition count, every conversation of one Event Hubs batch falls in one shard, so
+the batch's state is saved in one transaction. Correctness never depends on it: the shard is a
+pure function of the id, whatever partition the event actually came from.
 """
 
 from __future__ import annotations
@@ -46,27 +52,27 @@ def _final(a: int, b: int, c: int) -> tuple[int, int, int]:
     return a, b, c
 
 
-def _word(units: list[int], start: int) -> int:
-    # Code points above 255 are added shifted all the same, as the SDK does.
-    return sum(unit << (8 * shift) for shift, unit in enumerate(units[start : start + 4]))
+def _word(data: bytes, start: int) -> int:
+    """Up to four bytes from `start`, little-endian (a short tail is zero-extended)."""
+    return int.from_bytes(data[start : start + 4], "little")
 
 
 @lru_cache(maxsize=65_536)
 def partition_key_hash(key: str) -> int:
-    """The SDK's signed 16-bit hash code of a partition key (0 for an empty key)."""
-    if not key:
-        return 0
-    units = [ord(ch) for ch in key]
-    a = b = c = (0xDEADBEEF + len(units)) & _MASK
-    position, remaining = 0, len(units)
+    """The service's signed 16-bit hash code of a partition key (0 for an empty key)."""
+    data = key.encode("utf-8")
+    if not data:
+        return 0  # lookup3 returns its initial state unmixed: c ^ b == 0
+    a = b = c = (0xDEADBEEF + len(data)) & _MASK
+    position, remaining = 0, len(data)
     while remaining > 12:
-        a = (a + _word(units, position)) & _MASK
-        b = (b + _word(units, position + 4)) & _MASK
-        c = (c + _word(units, position + 8)) & _MASK
+        a = (a + _word(data, position)) & _MASK
+        b = (b + _word(data, position + 4)) & _MASK
+        c = (c + _word(data, position + 8)) & _MASK
         a, b, c = _mix(a, b, c)
         position += 12
         remaining -= 12
-    tail = units[: position + remaining]
+    tail = data[: position + remaining]
     a = (a + _word(tail, position)) & _MASK
     b = (b + _word(tail, position + 4)) & _MASK
     c = (c + _word(tail, position + 8)) & _MASK
@@ -76,5 +82,11 @@ def partition_key_hash(key: str) -> int:
 
 
 def partition_index(key: str, partitions: int) -> int:
-    """The partition (0-based) the SDK places `key` in among `partitions`."""
-    return abs(partition_key_hash(key) % partitions)
+    """The partition (0-based) Event Hubs places `key` in among `partitions`.
+
+    `abs(hash % n)` with C#'s `%` (the remainder takes the sign of the hash) is `abs(hash) % n`
+    in Python; Python's own `%` of a negative hash would pick another partition.
+    """
+    if partitions < 1:
+        raise ValueError(f"partitions must be at least 1, got {partitions}")
+    return abs(partition_key_hash(key)) % partitions

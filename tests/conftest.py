@@ -49,6 +49,7 @@ TEST_HUBS = {
     "reliability-fuzz": 2,  # tests/reliability: each reads its whole hub back
     "reliability-ids": 2,
     "reliability-auth": 2,
+    "js-conformance": 4,  # tests/js: Microsoft's JavaScript SDK against the emulator
 }
 # A consumer group for tests that read a hub beside a host's own consumer ($Default), so the
 # two never steal each other's partitions.

@@ -2,7 +2,12 @@
 
     python -m devstack.eventhubs --config devstack/eventhubs.config.json \\
         --host 127.0.0.1 --port 5672 --health-port 5300 --data-dir .devstack/eventhubs \\
-        [--retention-hours 168] [--fsync-interval 1.0] [--log-file F] [--log-level INFO]
+        [--retention-hours 168] [--fsync-interval 1.0] [--log-file F] [--log-level INFO] \\
+        [--sas-key-name RootManageSharedAccessKey] [--sas-key SAS_KEY_VALUE]
+
+Clients authenticate with a shared access signature made from the key name and key (default:
+the official emulator's well-known pair; `EVENTHUBS_SAS_KEY` in the environment keeps another
+key off the command line).
 
 Exit codes: 0 after SIGTERM/SIGINT (clean shutdown, logs fsynced), 1 storage or port error,
 2 bad configuration or arguments.
@@ -14,11 +19,13 @@ import argparse
 import asyncio
 import ipaddress
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from devstack.eventhubs.auth import DEFAULT_KEY, DEFAULT_KEY_NAME, SharedAccessKey
 from devstack.eventhubs.config import load_config
 from devstack.eventhubs.errors import ConfigError, StorageError
 from devstack.eventhubs.server import EmulatorServer, ServerSettings
@@ -26,6 +33,7 @@ from devstack.eventhubs.server import EmulatorServer, ServerSettings
 _LOG = logging.getLogger("devstack.eventhubs")
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "eventhubs.config.json"
+SAS_KEY_ENV = "EVENTHUBS_SAS_KEY"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         help="seconds between fsyncs of written logs (0: fsync every send before accepting it)",
+    )
+    parser.add_argument(
+        "--sas-key-name",
+        default=DEFAULT_KEY_NAME,
+        help=f"shared access policy clients sign with (default {DEFAULT_KEY_NAME})",
+    )
+    parser.add_argument(
+        "--sas-key",
+        default=os.environ.get(SAS_KEY_ENV, DEFAULT_KEY),
+        help=f"its key (default ${SAS_KEY_ENV}, else the emulator's well-known {DEFAULT_KEY})",
     )
     parser.add_argument("--log-file", type=Path, default=None, help="log here instead of stderr")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
@@ -76,6 +94,8 @@ def _check_settings(args: argparse.Namespace) -> ServerSettings:
         raise ConfigError(f"--retention-hours {args.retention_hours} must be positive")
     if args.fsync_interval < 0:
         raise ConfigError(f"--fsync-interval {args.fsync_interval} must not be negative")
+    if not args.sas_key_name or not args.sas_key:
+        raise ConfigError("--sas-key-name and --sas-key must not be empty")
     return ServerSettings(
         host=args.host,
         port=args.port,
@@ -83,6 +103,7 @@ def _check_settings(args: argparse.Namespace) -> ServerSettings:
         data_dir=args.data_dir,
         retention_hours=args.retention_hours,
         fsync_interval=args.fsync_interval,
+        access_key=SharedAccessKey(args.sas_key_name, args.sas_key),
     )
 
 
@@ -92,7 +113,11 @@ def _warn_if_exposed(host: str) -> None:
     except ValueError:
         loopback = host == "localhost"
     if not loopback:
-        _LOG.warning("listening on host=%s: the emulator has no authentication", host)
+        _LOG.warning(
+            "listening on host=%s: anyone who can reach it and knows the key gets in, over"
+            " plain TCP",
+            host,
+        )
 
 
 async def _serve(server: EmulatorServer) -> None:

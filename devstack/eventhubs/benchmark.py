@@ -21,6 +21,7 @@ from typing import Any
 import psutil
 from azure.eventhub import EventData, EventHubConsumerClient, EventHubProducerClient
 
+from devstack.eventhubs.auth import DEFAULT_KEY, DEFAULT_KEY_NAME
 from devstack.eventhubs.health import wait_healthy
 
 HUB = "test-events"
@@ -35,8 +36,8 @@ def _free_port() -> int:
 
 def _connection_string(port: int) -> str:
     return (
-        f"Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=RootManageSharedAccessKey;"
-        "SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;"
+        f"Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName={DEFAULT_KEY_NAME};"
+        f"SharedAccessKey={DEFAULT_KEY};UseDevelopmentEmulator=true;"
     )
 
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from adapters.partition_hash import partition_index
 from devstack.eventhubs import messages
 from devstack.eventhubs.config import EmulatorConfig, HubConfig
 from devstack.eventhubs.errors import StorageError
-from devstack.eventhubs.partitioning import partition_for_key
 from devstack.eventhubs.storage import DataDirLock, LogSettings, PartitionInfo, PartitionLog
 
 _LOG = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class Broker:
         """Append a transfer's events to one partition; return (partition, first sequence)."""
         if partition is None:
             if transfer.partition_key is not None:
-                partition = partition_for_key(transfer.partition_key, hub.partition_count)
+                partition = partition_index(transfer.partition_key, hub.partition_count)
             else:
                 partition = next(self._round_robin[hub.name])
         events = [messages.with_partition_key(e, transfer.partition_key) for e in transfer.events]

@@ -15,9 +15,15 @@ from typing import Any
 
 from proton import Collector, Condition, Connection, Endpoint, Event, Transport
 
-from devstack.eventhubs.addresses import parse_address
+from devstack.eventhubs.addresses import Address, parse_address
+from devstack.eventhubs.auth import Claims, SharedAccessKey
 from devstack.eventhubs.broker import Broker
-from devstack.eventhubs.frames import InboundScanner, OutboundFramePadder
+from devstack.eventhubs.frames import (
+    AMQP_HEADER,
+    InboundScanner,
+    OutboundFramePadder,
+    ProtocolViolation,
+)
 from devstack.eventhubs.links import (
     ConsumerLink,
     LinkHandler,
@@ -26,20 +32,29 @@ from devstack.eventhubs.links import (
     RequestLink,
     refuse_link,
 )
+from devstack.eventhubs.management import ARGUMENT_OUT_OF_RANGE, UNAUTHORIZED, invalid_partition
 
 _LOG = logging.getLogger(__name__)
 
 CONTAINER_ID = "devstack-eventhubs"
 SERVER_MAX_FRAME_SIZE = 1024 * 1024
+FRAMING_ERROR = "amqp:connection:framing-error"
 _LOCAL_ACTIVE = Endpoint.LOCAL_ACTIVE
 
 
 class AmqpConnection(asyncio.Protocol):
     """Serves one AMQP connection; see the module docstring."""
 
-    def __init__(self, broker: Broker, on_closed: Callable[[AmqpConnection], None]) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        on_closed: Callable[[AmqpConnection], None],
+        access_key: SharedAccessKey | None = None,
+    ) -> None:
         self.broker = broker
-        self.scanner = InboundScanner()
+        self.access_key = access_key or SharedAccessKey()
+        self.claims = Claims()  # what this connection's put-tokens granted
+        self.scanner = InboundScanner(max_frame_size=SERVER_MAX_FRAME_SIZE)
         self._on_closed = on_closed
         self._padder = OutboundFramePadder()
         self._socket: asyncio.Transport | None = None
@@ -58,6 +73,7 @@ class AmqpConnection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_deadline = 0.0
         self._closed = False
+        self._close_after_flush = False  # a protocol violation: drop the peer once answered
         self._dispatch_table: dict[Any, Callable[[Event], None]] = {
             Event.CONNECTION_REMOTE_OPEN: self._on_connection_remote_open,
             Event.CONNECTION_REMOTE_CLOSE: self._on_connection_remote_close,
@@ -80,7 +96,15 @@ class AmqpConnection(asyncio.Protocol):
         _LOG.debug("connection opened peer=%s", self._peer)
 
     def data_received(self, data: bytes) -> None:
+        if self._close_after_flush:
+            return
         data = self.scanner.feed(data)
+        self._push(data)
+        if self.scanner.violation is not None:
+            self._refuse(self.scanner.violation)
+        self._flush()
+
+    def _push(self, data: bytes) -> None:
         while data:
             capacity = self._transport.capacity()
             if capacity <= 0:
@@ -90,9 +114,37 @@ class AmqpConnection(asyncio.Protocol):
             )
             self._transport.push(chunk)
             self._process()
-        self._flush()
+
+    def _refuse(self, violation: ProtocolViolation) -> None:
+        """Answer a peer that broke the protocol at once, then drop it."""
+        self._close_after_flush = True
+        if violation.kind == "not-amqp":
+            # AMQP 1.0 2.2: answer with a supported protocol header, then close the socket.
+            _LOG.warning(
+                "not an AMQP client peer=%s reason=%s hint=%s",
+                self._peer,
+                violation.description,
+                "the emulator speaks plain AMQP: add UseDevelopmentEmulator=true to the"
+                " connection string (without it the SDK opens TLS)",
+            )
+            self._closed = True
+            if self._socket is not None:
+                self._socket.write(AMQP_HEADER)
+                self._socket.close()
+            return
+        _LOG.warning("framing error peer=%s reason=%s", self._peer, violation.description)
+        if self._connection.state & Endpoint.REMOTE_ACTIVE:
+            self._fail(FRAMING_ERROR, violation.description)
+            return
+        # Not open yet: proton answers a transport error with open + close carrying it (a client
+        # still in SASL only sees the socket close: SASL has no way to say it).
+        self._transport.condition = Condition(FRAMING_ERROR, violation.description)
+        self._transport.close_tail()
+        self._process()
 
     def eof_received(self) -> bool | None:
+        if self._close_after_flush:
+            return None
         self._transport.close_tail()
         self._process()
         self._flush()
@@ -152,7 +204,7 @@ class AmqpConnection(asyncio.Protocol):
             self._transport.pop(pending)
         if chunks:
             self._socket.write(self._padder.feed(b"".join(chunks)))
-        if pending < 0 or self._transport.closed:
+        if pending < 0 or self._transport.closed or self._close_after_flush:
             self._socket.close()
 
     def _schedule_tick(self) -> None:
@@ -253,17 +305,21 @@ class AmqpConnection(asyncio.Protocol):
             reply = ReplyLink(self, link, address.kind)
             self._reply_links[(link.session, address.kind)] = reply
             return reply
+        if not self.claims.allow(_claim_path(address), self.broker.now_ms() // 1000):
+            claim = "Send" if client_sends else "Listen"
+            refuse_link(
+                link,
+                UNAUTHORIZED,
+                f"Unauthorized access. '{claim}' claim(s) are required to perform this operation."
+                f" Resource: '{raw}'. Put a token for it on $cbs first (the SDKs do).",
+            )
+            return None
         hub = self.broker.hub(address.hub or "")
         if hub is None:
             refuse_link(link, "amqp:not-found", f"The messaging entity '{raw}' could not be found.")
             return None
         if address.partition is not None and address.partition not in hub.partition_ids:
-            refuse_link(
-                link,
-                "amqp:not-found",
-                f"Partition '{address.partition}' does not exist in '{hub.name}';"
-                f" valid ids are {', '.join(hub.partition_ids)}.",
-            )
+            refuse_link(link, ARGUMENT_OUT_OF_RANGE, invalid_partition(hub, address.partition))
             return None
         if client_sends:
             if address.kind == "consumer":
@@ -288,3 +344,13 @@ class AmqpConnection(asyncio.Protocol):
             )
             return None
         return ConsumerLink(self, link, hub, address)
+
+
+def _claim_path(address: Address) -> tuple[str, ...]:
+    """The entity path a link needs a claim on (case-folded, like claims)."""
+    parts: list[str | None] = [address.hub]
+    if address.kind == "consumer":
+        parts += ["consumergroups", address.consumer_group]
+    if address.partition is not None:
+        parts += ["partitions", address.partition]
+    return tuple((part or "").lower() for part in parts)

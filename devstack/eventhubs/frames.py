@@ -7,20 +7,26 @@ allows and proton does. Every outgoing performative, and the composite values ne
 
 Inbound (`InboundScanner`): reads what proton's Python API does not expose (a transfer's
 message-format, an attach's desired-capabilities) and lowers the client's max-frame-size by
-the padding headroom, so padded frames never exceed the size the client asked for.
+the padding headroom, so padded frames never exceed the size the client asked for. It also
+guards the door: bytes that do not start with an AMQP or SASL protocol header (a TLS greeting,
+an HTTP request) and frames larger than the server's max-frame-size stop the scan with a
+`ProtocolViolation` at once, so no input is buffered beyond one frame of that size.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from devstack.eventhubs import amqp_codec as codec
 
 FRAME_HEADER = struct.Struct(">IBBH")
 PROTOCOL_HEADER_PREFIX = b"AMQP"
+AMQP_HEADER = b"AMQP\x00\x01\x00\x00"
+SASL_HEADER = b"AMQP\x03\x01\x00\x00"
 AMQP_FRAME = 0
+SASL_FRAME = 1
 UNLIMITED_FRAME_SIZE = 0xFFFFFFFF
 MIN_MAX_FRAME_SIZE = 512
 # The most padding can add to one frame: list8 -> list32 (+6) and up to 14 null fields,
@@ -166,6 +172,90 @@ class _FrameSplitter:
         return units
 
 
+@dataclass(frozen=True, slots=True)
+class ProtocolViolation:
+    """Why the scan stopped: `not-amqp` (answer with the AMQP header and close) or a framing
+    error (close with `amqp:connection:framing-error`); `description` names the bytes."""
+
+    kind: Literal["not-amqp", "framing-error"]
+    description: str
+
+
+class _InboundSplitter:
+    """Cuts the client's byte stream into protocol headers and frames, and checks both.
+
+    The stream must open with a protocol header; after the client's SASL frames the AMQP header
+    may follow. A frame may not exceed `max_frame_size` nor be shorter than its own header.
+    After a violation nothing more is accepted.
+    """
+
+    def __init__(self, max_frame_size: int) -> None:
+        self.max_frame_size = max_frame_size
+        self.violation: ProtocolViolation | None = None
+        self._rest = bytearray()  # the start of an incomplete unit
+        self._needed = 1  # bytes `_rest` must reach before that unit can complete
+        self._started = False  # a protocol header was accepted
+        self._header_allowed = True  # at the start, and after a SASL frame
+
+    def split(self, data: bytes) -> list[bytes]:
+        if self.violation is not None:
+            return []
+        if self._rest:
+            self._rest += data
+            if len(self._rest) < self._needed:
+                return []  # still inside one unit: nothing to look at yet
+            buf = bytes(self._rest)
+            self._rest.clear()
+        else:
+            buf = data
+        units: list[bytes] = []
+        pos = 0
+        needed = 1
+        while (available := len(buf) - pos) > 0:
+            seen = min(available, len(PROTOCOL_HEADER_PREFIX))
+            if self._header_allowed and buf[pos : pos + seen] == PROTOCOL_HEADER_PREFIX[:seen]:
+                if available < len(AMQP_HEADER):
+                    needed = len(AMQP_HEADER)  # a header in the making
+                    break
+                header = buf[pos : pos + len(AMQP_HEADER)]
+                if header not in (AMQP_HEADER, SASL_HEADER):
+                    self._stop("not-amqp", f"unsupported protocol header {header!r}")
+                    break
+                units.append(header)
+                pos += len(header)
+                self._started = True
+                self._header_allowed = False
+                continue
+            if not self._started:
+                self._stop("not-amqp", f"not an AMQP protocol header: {buf[:16]!r}")
+                break
+            if available < FRAME_HEADER.size:
+                needed = FRAME_HEADER.size
+                break
+            size, _, frame_type, _ = FRAME_HEADER.unpack_from(buf, pos)
+            if not FRAME_HEADER.size <= size <= self.max_frame_size:
+                self._stop(
+                    "framing-error",
+                    f"frame of {size} bytes: frames must be {FRAME_HEADER.size} to"
+                    f" {self.max_frame_size} bytes (the max-frame-size this server announced)",
+                )
+                break
+            if available < size:
+                needed = size
+                break
+            units.append(buf if size == len(buf) else buf[pos : pos + size])
+            pos += size
+            # The client's AMQP header follows its SASL frames (init, maybe a response).
+            self._header_allowed = frame_type == SASL_FRAME
+        if self.violation is None:
+            self._rest += buf[pos:]
+            self._needed = needed
+        return units
+
+    def _stop(self, kind: Literal["not-amqp", "framing-error"], description: str) -> None:
+        self.violation = ProtocolViolation(kind, description)
+
+
 class OutboundFramePadder:
     """Pads every performative proton writes before the bytes reach the socket."""
 
@@ -186,8 +276,9 @@ class OutboundFramePadder:
 class InboundScanner:
     """Watches the client's frames on their way into proton; see the module docstring."""
 
+    max_frame_size: int = 1024 * 1024
     headroom: int = PADDING_HEADROOM
-    _splitter: _FrameSplitter = field(default_factory=_FrameSplitter)
+    _splitter: _InboundSplitter = field(init=False)
     # (channel, handle) -> link name, for links on which the client sends.
     _sending_links: dict[tuple[int, int], str] = field(default_factory=dict)
     # (channel, handle) -> link name, for links on which the client receives.
@@ -197,11 +288,19 @@ class InboundScanner:
     # link name -> desired capabilities, for links on which the client receives.
     _capabilities: dict[str, frozenset[str]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self._splitter = _InboundSplitter(self.max_frame_size)
+
+    @property
+    def violation(self) -> ProtocolViolation | None:
+        """Why the scan stopped, once the client broke the protocol (then `feed` returns b"")."""
+        return self._splitter.violation
+
     def feed(self, data: bytes) -> bytes:
         """Consume client bytes; return what to push into proton (complete units only)."""
         out = []
         for unit in self._splitter.split(data):
-            if unit[:4] == PROTOCOL_HEADER_PREFIX or len(unit) <= 8:
+            if len(unit) <= 8:
                 out.append(unit)
                 continue
             out.append(self._inspect(unit))

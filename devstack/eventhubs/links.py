@@ -19,10 +19,11 @@ from collections import deque
 from typing import Any, Protocol
 
 import cproton  # type: ignore[import-untyped]
-from proton import Condition, Delivery, Message, timestamp
+from proton import Condition, Delivery, Message, symbol, timestamp
 
 from devstack.eventhubs import messages, positions
 from devstack.eventhubs.addresses import Address
+from devstack.eventhubs.auth import Claims, SharedAccessKey
 from devstack.eventhubs.broker import Broker
 from devstack.eventhubs.config import HubConfig
 from devstack.eventhubs.errors import AmqpDecodeError, StorageError
@@ -38,6 +39,7 @@ READ_BATCH = 256  # events per disk read while streaming to a consumer
 READ_BYTES = 1024 * 1024
 EPOCH_PROPERTY = "com.microsoft:epoch"
 SELECTOR_FILTER = "apache.org:selector-filter:string"
+ARGUMENT_ERROR = "com.microsoft:argument-error"
 RUNTIME_METRIC_CAPABILITY = "com.microsoft:enable-receiver-runtime-metric"
 _TAG = struct.Struct(">Q")
 
@@ -47,6 +49,8 @@ class LinkContext(Protocol):
 
     broker: Broker
     scanner: InboundScanner
+    access_key: SharedAccessKey
+    claims: Claims
 
     def request_flush(self) -> None:
         """Write proton's pending output soon (coalesced)."""
@@ -130,14 +134,14 @@ def _amqp_value(value: Any) -> Any:
 def encode_reply(request: Message, reply: Reply) -> bytes:
     # The SDK looks the description up as `statusDescription` (it passes the service's
     # `status-description` name under a keyword the management link ignores): send both.
-    message = Message(
-        correlation_id=request.id,
-        properties={
-            "status-code": reply.status_code,
-            "status-description": reply.description,
-            "statusDescription": reply.description,
-        },
-    )
+    properties: dict[str, Any] = {
+        "status-code": reply.status_code,
+        "status-description": reply.description,
+        "statusDescription": reply.description,
+    }
+    if reply.condition is not None:
+        properties["error-condition"] = symbol(reply.condition)
+    message = Message(correlation_id=request.id, properties=properties)
     if reply.body is not None:
         message.body = {k: _amqp_value(v) for k, v in reply.body.items()}
     return bytes(message.encode())
@@ -165,10 +169,14 @@ class RequestLink(LinkHandler):
             self._settle(delivery, Delivery.REJECTED)
             return
         properties: dict[str, Any] = dict(request.properties or {})
+        context = self.context
+        now_s = context.broker.now_ms() // 1000
         if self.node == "cbs":
-            reply = answer_cbs(properties)
+            reply = answer_cbs(properties, request.body, context.access_key, context.claims, now_s)
         else:
-            reply = answer_management(self.context.broker, properties)
+            reply = answer_management(
+                context.broker, properties, context.access_key, context.claims, now_s
+            )
         if reply.status_code >= 300:
             _LOG.info(
                 "request failed node=%s status=%d reason=%s",
@@ -328,6 +336,10 @@ class ConsumerLink(LinkHandler):
             position = positions.parse_selector(expression) if expression else positions.LATEST
         except ValueError as e:
             refuse_link(self.link, "amqp:invalid-field", str(e))
+            return
+        past_the_end = positions.beyond_end(position, log.info())
+        if past_the_end is not None:
+            refuse_link(self.link, ARGUMENT_ERROR, past_the_end)
             return
         refusal = self.context.broker.attach_receiver(
             self.hub, self.consumer_group, self.partition, self

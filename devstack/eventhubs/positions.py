@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from devstack.eventhubs.storage import PartitionLog
+from devstack.eventhubs.storage import PartitionInfo, PartitionLog
 
 START_OF_STREAM = "-1"
 END_OF_STREAM = "@latest"
@@ -58,6 +58,29 @@ def parse_selector(expression: str) -> StartPosition:
         except ValueError:
             raise ValueError(f"{match['field']} value {value!r} is not an integer") from None
     return StartPosition(kind, value, inclusive=match["op"] == ">=")
+
+
+def beyond_end(position: StartPosition, info: PartitionInfo) -> str | None:
+    """Why a start position past the partition's last event is refused, as the service says.
+
+    The service refuses a sequence number or offset greater than the last one enqueued (the
+    SDKs raise `ArgumentError`); a time in the future is accepted and waits for new events.
+    """
+    if position.kind == "sequence" and int(position.value) > info.last_sequence_number:
+        return (
+            f"The supplied sequence number '{position.value}' is invalid. The last sequence"
+            f" number in the system is '{info.last_sequence_number}'"
+        )
+    if (
+        position.kind == "offset"
+        and position.value not in (START_OF_STREAM, END_OF_STREAM)
+        and int(position.value) > int(info.last_offset)
+    ):
+        return (
+            f"The supplied offset '{position.value}' is invalid. The last offset in the"
+            f" system is '{info.last_offset}'"
+        )
+    return None
 
 
 def resolve(position: StartPosition, log: PartitionLog) -> int:

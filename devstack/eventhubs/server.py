@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devstack.eventhubs.auth import SharedAccessKey
 from devstack.eventhubs.broker import Broker
 from devstack.eventhubs.config import EmulatorConfig
 from devstack.eventhubs.connection import AmqpConnection
@@ -29,6 +30,7 @@ class ServerSettings:
     data_dir: Path = Path(".devstack/eventhubs")
     retention_hours: float = 168.0
     fsync_interval: float = 1.0
+    access_key: SharedAccessKey = field(default_factory=SharedAccessKey)
 
     @property
     def retention_ms(self) -> int:
@@ -76,7 +78,8 @@ class EmulatorServer:
         )
         self._housekeeping = asyncio.create_task(self._housekeep(), name="eventhubs-housekeeping")
         _LOG.info(
-            "eventhubs emulator ready amqp=%s:%d health=http://%s:%d%s data_dir=%s hubs=%s",
+            "eventhubs emulator ready amqp=%s:%d health=http://%s:%d%s data_dir=%s hubs=%s"
+            " sas_key_name=%s",
             self.settings.host,
             self.settings.port,
             self.settings.host,
@@ -84,6 +87,7 @@ class EmulatorServer:
             HEALTH_PATH,
             self.settings.data_dir,
             ",".join(f"{h.name}({h.partition_count})" for h in self.config.hubs),
+            self.settings.access_key.name,
         )
 
     async def stop(self) -> None:
@@ -102,7 +106,9 @@ class EmulatorServer:
         _LOG.info("eventhubs emulator stopped")
 
     def _new_connection(self) -> AmqpConnection:
-        connection = AmqpConnection(self.broker, self._connections.discard)
+        connection = AmqpConnection(
+            self.broker, self._connections.discard, self.settings.access_key
+        )
         self._connections.add(connection)
         return connection
 
@@ -157,5 +163,6 @@ class EmulatorServer:
             "amqp": f"{self.settings.host}:{self.settings.port}",
             "connections": len(self._connections),
             "retention_hours": self.settings.retention_hours,
+            "sas_key_name": self.settings.access_key.name,
             "hubs": hubs,
         }

@@ -8,9 +8,14 @@ public API, except a raw socket that looks at the frames themselves.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
+import hashlib
+import hmac
+import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -22,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
 from azure.eventhub import (
@@ -30,7 +36,6 @@ from azure.eventhub import (
     EventHubConsumerClient,
     EventHubProducerClient,
 )
-from azure.eventhub._buffered_producer._partition_resolver import PartitionResolver
 from azure.eventhub._pyamqp import _decode as sdk_decode
 from azure.eventhub._pyamqp import _encode as sdk_encode
 from azure.eventhub._pyamqp.endpoints import Source, Target
@@ -38,8 +43,14 @@ from azure.eventhub._pyamqp.performatives import AttachFrame, BeginFrame, OpenFr
 from azure.eventhub.aio import EventHubConsumerClient as AsyncConsumer
 from azure.eventhub.aio import EventHubProducerClient as AsyncProducer
 from azure.eventhub.amqp import AmqpAnnotatedMessage, AmqpMessageBodyType
-from azure.eventhub.exceptions import EventDataSendError, EventHubError
+from azure.eventhub.exceptions import (
+    AuthenticationError,
+    ConnectError,
+    EventDataSendError,
+    EventHubError,
+)
 
+from adapters.partition_hash import partition_index
 from devstack.eventhubs import wait_healthy
 from devstack.eventhubs.health import fetch_health
 
@@ -62,15 +73,17 @@ class Emulator:
     data_dir: Path
     log_file: Path
     retention_hours: float | None = None
+    sas_key: tuple[str, str] | None = None  # (key name, key) other than the emulator default
     port: int = field(default_factory=free_port)
     health_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def connection_string(self) -> str:
+        name, key = self.sas_key or ("RootManageSharedAccessKey", "SAS_KEY_VALUE")
         return (
-            f"Endpoint=sb://127.0.0.1:{self.port};SharedAccessKeyName=RootManageSharedAccessKey;"
-            "SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;"
+            f"Endpoint=sb://127.0.0.1:{self.port};SharedAccessKeyName={name};"
+            f"SharedAccessKey={key};UseDevelopmentEmulator=true;"
         )
 
     def start(self) -> None:
@@ -93,6 +106,8 @@ class Emulator:
         ]
         if self.retention_hours is not None:
             command += ["--retention-hours", str(self.retention_hours)]
+        if self.sas_key is not None:
+            command += ["--sas-key-name", self.sas_key[0], "--sas-key", self.sas_key[1]]
         self.process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL)
         try:
             wait_healthy("127.0.0.1", self.health_port, timeout=20)
@@ -330,8 +345,9 @@ def test_hub_and_partition_properties(
     }
     strict = emulator.producer(BIG_HUB, retry_total=0)
     try:
-        with pytest.raises(EventHubError, match="does not exist"):
-            strict.get_partition_properties("9")
+        for bad in ("9", "99", "boo"):  # the service: 400, com.microsoft:argument-out-of-range
+            with pytest.raises(ConnectError, match="specified partition is invalid"):
+                strict.get_partition_properties(bad)
     finally:
         strict.close()
     missing = emulator.producer("no-such-hub", retry_total=0)
@@ -345,28 +361,28 @@ def test_hub_and_partition_properties(
 # ============================================================================== sending
 
 
-def test_partition_keys_land_where_the_sdk_resolver_puts_them(
+def test_partition_keys_land_where_the_service_places_them(
     emulator: Emulator, big_producer: EventHubProducerClient
 ) -> None:
-    resolver = PartitionResolver(["0", "1", "2", "3"])
+    # adapters.partition_hash is checked against the JS SDK's port of the service's resolver.
     keys = [f"conversation-{i}" for i in range(24)] + ["é中😀", "a/b#c?d"]
     before = last_sequences(emulator, BIG_HUB)
     expected = dict.fromkeys(before, 0)
     for key in keys:
         send(big_producer, [f"{key}:1", f"{key}:2"], partition_key=key)
-        expected[resolver.get_partition_id_by_partition_key(key)] += 2
+        expected[str(partition_index(key, 4))] += 2
     after = last_sequences(emulator, BIG_HUB)
     assert {p: after[p] - before[p] for p in before} == expected
     assert all(count > 0 for count in expected.values())  # the keys cover every partition
 
-    target = resolver.get_partition_id_by_partition_key("conversation-0")
+    target = str(partition_index("conversation-0", 4))
     events = receive(
         emulator, target, expected[target], hub=BIG_HUB, starting_position=before[target]
     )
     for event in events:
         key = event.partition_key.decode()
         assert event.body_as_str().startswith(f"{key}:")
-        assert resolver.get_partition_id_by_partition_key(key) == target
+        assert str(partition_index(key, 4)) == target
 
 
 def test_single_events_batches_and_partition_ids(
@@ -646,9 +662,8 @@ async def test_async_producer_and_load_balanced_consumer(emulator: Emulator) -> 
     finally:
         await consumer.close()
         await asyncio.wait_for(task, 20)
-    resolver = PartitionResolver(["0", "1"])
     assert seen == {
-        **{key: resolver.get_partition_id_by_partition_key(key) for key in keys},
+        **{key: str(partition_index(key, 2)) for key in keys},
         "async-single": "1",
     }
 
@@ -750,17 +765,22 @@ def _read_frames(
     return frames
 
 
+def _open_raw(sock: socket.socket) -> None:
+    """SASL ANONYMOUS, open, and begin a session on channel 1, as the SDKs do."""
+    sock.sendall(b"AMQP\x03\x01\x00\x00")
+    sasl_init = SASLInit(mechanism=b"ANONYMOUS", initial_response=b"", hostname=None)
+    header, body = sdk_encode.encode_frame(sasl_init, frame_type=b"\x01")
+    sock.sendall(bytes(header) + b"\x00\x00" + bytes(body or b""))
+    sock.sendall(b"AMQP\x00\x01\x00\x00")
+    sock.sendall(
+        _frame(OpenFrame("raw", "127.0.0.1", 65536, 8, None, None, None, None, None, None))
+    )
+    sock.sendall(_frame(BeginFrame(None, 0, 100, 100, 8, None, None, None), channel=1))
+
+
 def test_every_performative_on_the_wire_has_its_full_field_count(emulator: Emulator) -> None:
     with socket.create_connection(("127.0.0.1", emulator.port)) as sock:
-        sock.sendall(b"AMQP\x03\x01\x00\x00")
-        sasl_init = SASLInit(mechanism=b"ANONYMOUS", initial_response=b"", hostname=None)
-        header, body = sdk_encode.encode_frame(sasl_init, frame_type=b"\x01")
-        sock.sendall(bytes(header) + b"\x00\x00" + bytes(body or b""))
-        sock.sendall(b"AMQP\x00\x01\x00\x00")
-        sock.sendall(
-            _frame(OpenFrame("raw", "127.0.0.1", 65536, 8, None, None, None, None, None, None))
-        )
-        sock.sendall(_frame(BeginFrame(None, 0, 100, 100, 8, None, None, None), channel=1))
+        _open_raw(sock)
         attach = AttachFrame(
             "raw-link", 0, True, 0, 0,
             Source(address=f"amqps://127.0.0.1/{HUB}/ConsumerGroups/nope/Partitions/0"),
@@ -774,7 +794,8 @@ def test_every_performative_on_the_wire_has_its_full_field_count(emulator: Emula
     attach_fields = next(fields for kind, fields in frames if kind == 0x12)
     assert len(attach_fields[5]) == 11 and len(attach_fields[6]) == 7  # source, target
     detach_fields = next(fields for kind, fields in frames if kind == 0x16)
-    assert detach_fields[2][0] == b"amqp:not-found" and len(detach_fields[2]) == 3
+    # No put-token on this connection: the service's answer is unauthorized, not not-found.
+    assert detach_fields[2][0] == b"amqp:unauthorized-access" and len(detach_fields[2]) == 3
     open_fields = next(fields for kind, fields in frames if kind == 0x10)
     assert open_fields[0] == b"devstack-eventhubs"
 
@@ -788,3 +809,207 @@ def test_health_endpoint_reports_hubs_and_partitions(emulator: Emulator) -> None
     assert report["namespace"] == "emulatorNs1"
     with pytest.raises(TimeoutError, match="not healthy"):
         wait_healthy("127.0.0.1", free_port(), timeout=0.3)
+
+
+# ============================================================================== errors
+
+
+def test_a_start_past_the_last_event_is_an_argument_error(
+    emulator: Emulator, producer: EventHubProducerClient
+) -> None:
+    producer.send_event(EventData("the last one"), partition_id="0")
+    last = producer.get_partition_properties("0")
+    past = [
+        (last["last_enqueued_sequence_number"] + 1, "supplied sequence number"),
+        (str(int(last["last_enqueued_offset"]) + 1), "supplied offset"),
+    ]
+    for position, words in past:
+        receiving = Receiving(emulator.consumer()).start("0", starting_position=position)
+        try:
+            error = receiving.wait_error()
+        finally:
+            receiving.close_soon()
+        assert isinstance(error, ConnectError) and error.error == "argument-error", error
+        assert words in str(error)
+    # The last event itself, and "after it", are fine: the receiver waits for new events.
+    fine = Receiving(emulator.consumer()).start(
+        "0",
+        starting_position=last["last_enqueued_sequence_number"],
+        starting_position_inclusive=True,
+    )
+    try:
+        assert [e.body_as_str() for e in fine.wait_events(1)] == ["the last one"]
+    finally:
+        fine.close()
+
+
+def test_the_python_sdk_checks_partition_ids_itself(big_producer: EventHubProducerClient) -> None:
+    # Before sending or receiving, as against Azure; the emulator's own answer to a link on
+    # partition 99 or boo (argument-out-of-range) is checked by the JS suite, whose SDK asks it.
+    for bad in ("99", "boo"):
+        with pytest.raises(ConnectError, match=f"Invalid partition {bad}"):
+            big_producer.send_batch([EventData("x")], partition_id=bad)
+
+
+# ============================================================================== SAS
+
+
+def _sas(
+    uri: str, expiry_s: int, key: str = "SAS_KEY_VALUE", name: str = "RootManageSharedAccessKey"
+) -> str:
+    encoded = quote_plus(uri)
+    digest = hmac.new(key.encode(), f"{encoded}\n{expiry_s}".encode(), hashlib.sha256).digest()
+    signature = quote_plus(base64.b64encode(digest).decode())
+    return f"SharedAccessSignature sr={encoded}&sig={signature}&se={expiry_s}&skn={name}"
+
+
+def test_wrong_keys_and_bad_tokens_are_unauthorized(emulator: Emulator) -> None:
+    good = emulator.connection_string
+    endpoint = f"sb://127.0.0.1:{emulator.port}"
+    now = int(time.time())
+    with_token = "Endpoint={};SharedAccessSignature={};UseDevelopmentEmulator=true;".format
+    cases = {
+        "InvalidSignature": good.replace("SAS_KEY_VALUE", "NOT_THE_KEY"),
+        "no shared access policy 'Nobody'": good.replace("RootManageSharedAccessKey", "Nobody"),
+        "ExpiredToken": with_token(endpoint, _sas(f"{endpoint}/{HUB}", now - 60)),
+        "InvalidAudience": with_token(endpoint, _sas(f"{endpoint}/{BIG_HUB}", now + 600)),
+    }
+    for reason, connection_string in cases.items():
+        client = EventHubProducerClient.from_connection_string(
+            connection_string, eventhub_name=HUB, retry_total=0
+        )
+        try:
+            with pytest.raises(AuthenticationError, match=reason):
+                client.get_eventhub_properties()
+            with pytest.raises(AuthenticationError, match=reason):
+                client.send_event(EventData("refused"), partition_id="0")
+        finally:
+            client.close()
+    # A token made with the right key, for the hub, works like the key itself.
+    valid = with_token(endpoint, _sas(f"{endpoint}/{HUB}", now + 600))
+    client = EventHubProducerClient.from_connection_string(valid, eventhub_name=HUB, retry_total=0)
+    try:
+        assert client.get_eventhub_properties()["partition_ids"] == ["0", "1"]
+        client.send_event(EventData("allowed"), partition_id="0")
+    finally:
+        client.close()
+
+
+def test_another_key_configured_for_the_stack_is_the_only_one_accepted(tmp_path: Path) -> None:
+    instance = Emulator(
+        tmp_path / "data", tmp_path / "emulator.log", sas_key=("Sender", "c2VjcmV0")
+    )
+    with running(instance):
+        assert instance.health()["sas_key_name"] == "Sender"
+        default = instance.connection_string.replace("Sender", "RootManageSharedAccessKey").replace(
+            "c2VjcmV0", "SAS_KEY_VALUE"
+        )
+        refused = EventHubProducerClient.from_connection_string(
+            default, eventhub_name=HUB, retry_total=0
+        )
+        try:
+            with pytest.raises(AuthenticationError, match="no shared access policy"):
+                refused.get_eventhub_properties()
+        finally:
+            refused.close()
+        accepted = instance.producer()
+        try:
+            assert accepted.get_partition_properties("1")["is_empty"] is True
+        finally:
+            accepted.close()
+
+
+# ============================================================================== hostile bytes
+
+
+def _exchange(port: int, payload: bytes) -> tuple[bytes, float]:
+    """Send `payload`, read until the emulator closes: (everything read, seconds it took)."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.settimeout(5)
+        started = time.monotonic()
+        sock.sendall(payload)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received, time.monotonic() - started
+
+
+# The start of a TLS 1.2 ClientHello, as an SDK sends it without UseDevelopmentEmulator=true.
+TLS_CLIENT_HELLO = bytes.fromhex("16030100f4010000f00303") + bytes(range(32)) + b"\x00" * 200
+
+
+@pytest.mark.parametrize(
+    "greeting",
+    [
+        TLS_CLIENT_HELLO,
+        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"\x00",
+        b"AMQP\x02\x01\x00\x00",
+    ],
+    ids=["tls-client-hello", "http", "one-byte", "amqp-over-tls-header"],
+)
+def test_anything_but_an_amqp_header_gets_the_amqp_header_and_a_close(
+    emulator: Emulator, greeting: bytes
+) -> None:
+    answer, seconds = _exchange(emulator.port, greeting)
+    assert answer == b"AMQP\x00\x01\x00\x00"
+    assert seconds < 0.5
+    assert "not an AMQP client" in emulator.log_tail(5)
+
+
+def _close_error(answer: bytes) -> list[Any]:
+    frames = []
+    buffer = answer[8:]  # after the protocol header
+    while len(buffer) >= 8:
+        size, doff = struct.unpack_from(">IB", buffer)
+        frames.append(sdk_decode.decode_frame(memoryview(buffer[doff * 4 : size])))
+        buffer = buffer[size:]
+    closes = [fields for kind, fields in frames if kind == 0x18]
+    assert closes, frames
+    error: list[Any] = closes[0][0]
+    return error
+
+
+@pytest.mark.parametrize("opened", [True, False], ids=["after-open", "before-open"])
+def test_a_frame_over_the_max_frame_size_is_a_framing_error(
+    emulator: Emulator, opened: bool
+) -> None:
+    open_frame = _frame(OpenFrame("raw", "127.0.0.1", 65536, 8, None, None, None, None, None, None))
+    oversized = struct.pack(">IBBH", 16 * 1024 * 1024, 2, 0, 0) + b"x" * 1000  # 16 MiB announced
+    payload = b"AMQP\x00\x01\x00\x00" + (open_frame if opened else b"") + oversized
+    answer, seconds = _exchange(emulator.port, payload)
+    assert seconds < 0.5  # nothing waits for the 16 MiB
+    error = _close_error(answer)
+    assert error[0] == b"amqp:connection:framing-error"
+    assert b"1048576" in error[1]  # names the limit
+    # The emulator serves the next client as usual.
+    assert emulator.health()["status"] == "healthy"
+
+
+def test_a_frame_shorter_than_its_header_is_a_framing_error(emulator: Emulator) -> None:
+    answer, _ = _exchange(emulator.port, b"AMQP\x00\x01\x00\x00" + struct.pack(">IBBH", 4, 2, 0, 0))
+    assert _close_error(answer)[0] == b"amqp:connection:framing-error"
+
+
+def test_the_sdk_without_the_emulator_flag_fails_fast_not_after_a_minute(
+    emulator: Emulator,
+) -> None:
+    node = shutil.which("node")
+    assert node is not None, "node is needed (make setup)"
+    script = (
+        "const {EventHubProducerClient} = require('@azure/event-hubs');"
+        "const c = new EventHubProducerClient(process.argv[1], 'test-events',"
+        " {retryOptions: {maxRetries: 0, timeoutInMs: 30000}});"
+        "const t = Date.now();"
+        "c.getEventHubProperties().then(() => process.exit(3)).catch((e) => {"
+        " console.log(JSON.stringify({code: e.code, seconds: (Date.now() - t) / 1000}));"
+        " return c.close(); });"
+    )
+    tls = emulator.connection_string.replace("UseDevelopmentEmulator=true;", "")
+    done = subprocess.run(
+        [node, "-e", script, tls], capture_output=True, cwd=ROOT, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    outcome = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    assert outcome["seconds"] < 1.0, outcome  # it was 60 s: the emulator waited for a 369 MB frame
+    assert "SSL" in str(outcome["code"]), outcome

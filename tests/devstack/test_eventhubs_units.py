@@ -1,22 +1,17 @@
 """Fast tests of the Event Hubs emulator's pure parts, checked against the SDK's own code.
 
-The SDK's decoder, encoder and partition resolver are the reference: what the emulator writes
+The SDK's decoder and encoder are the reference: what the emulator writes
 must decode with them exactly as the service's bytes would.
 """
 
 from __future__ import annotations
 
 import json
-import random
-import string
 import struct
 from pathlib import Path
+from urllib.parse import quote_plus
 
 import pytest
-from azure.eventhub._buffered_producer._partition_resolver import (
-    PartitionResolver,
-    generate_hash_code,
-)
 from azure.eventhub._pyamqp import _decode as sdk_decode
 from azure.eventhub._pyamqp import _encode as sdk_encode
 from azure.eventhub._pyamqp.endpoints import Source, Target
@@ -28,57 +23,22 @@ from azure.eventhub._pyamqp.performatives import (
     OpenFrame,
     TransferFrame,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
+from adapters.partition_hash import partition_index
 from devstack.eventhubs import amqp_codec as codec
-from devstack.eventhubs import frames, messages, positions
+from devstack.eventhubs import auth, frames, management, messages, positions
 from devstack.eventhubs.broker import Broker
 from devstack.eventhubs.config import DEFAULT_CONSUMER_GROUP, load_config, parse_config
 from devstack.eventhubs.errors import AmqpDecodeError, ConfigError, StorageError
-from devstack.eventhubs.partitioning import partition_for_key, partition_hash
 from devstack.eventhubs.storage import (
     NEVER_ENQUEUED_MS,
     DataDirLock,
     LogSettings,
     PartitionLog,
 )
+from devstack.settings import eventhubs_emulator_connection_string, parse_connection_string
 
 ROOT = Path(__file__).resolve().parents[2]
-
-# ------------------------------------------------------------------------------ partitioning
-
-_KEY_ALPHABET = string.printable + "éßñ中文字😀\u0000\u00ff\u0100\uffff"
-
-
-def test_partition_hash_equals_the_sdk_resolver_for_many_keys() -> None:
-    rng = random.Random(20240611)
-    keys = ["", "a", "abc", "conversation-1", "x" * 12, "y" * 13, "z" * 24, "w" * 25]
-    keys += [
-        "".join(rng.choice(_KEY_ALPHABET) for _ in range(rng.randint(0, 64))) for _ in range(5000)
-    ]
-    keys += [str(rng.getrandbits(128)) for _ in range(2000)]
-    for key in keys:
-        assert partition_hash(key) == generate_hash_code(key), key
-    for count in (1, 2, 3, 4, 7, 32):
-        resolver = PartitionResolver([str(i) for i in range(count)])
-        for key in keys:
-            assert str(partition_for_key(key, count)) == (
-                resolver.get_partition_id_by_partition_key(key)
-            ), (key, count)
-
-
-@given(st.text(max_size=80), st.integers(min_value=1, max_value=32))
-@settings(max_examples=500, deadline=None)
-def test_partition_placement_equals_the_sdk_for_any_text(key: str, count: int) -> None:
-    resolver = PartitionResolver([str(i) for i in range(count)])
-    assert str(partition_for_key(key, count)) == resolver.get_partition_id_by_partition_key(key)
-
-
-def test_keys_spread_over_partitions() -> None:
-    placements = {partition_for_key(f"conversation-{i}", 4) for i in range(200)}
-    assert placements == {0, 1, 2, 3}
-
 
 # ------------------------------------------------------------------------------ codec
 
@@ -614,7 +574,7 @@ def test_publish_routes_and_notifies(tmp_path: Path) -> None:
     assert watcher.notified == 2
     keyed = messages.Transfer(_events(2), "conversation-7")
     partition, first = broker.publish(hub, None, keyed)
-    assert partition == partition_for_key("conversation-7", 2)
+    assert partition == partition_index("conversation-7", 2)
     assert broker.publish(hub, 0, keyless) == (0, broker.log(hub, 0).next_sequence_number - 1)
     stored = broker.log(hub, partition).read(first, 2, 10**9)
     keys = {
@@ -706,3 +666,215 @@ def test_unreadable_config_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "missing.json")
     assert json.loads((ROOT / "devstack" / "eventhubs.config.json").read_text())["UserConfig"]
+
+
+# ------------------------------------------------------------------------------ the door
+
+
+def _scan(
+    *chunks: bytes, max_frame_size: int = 1024
+) -> tuple[bytes, frames.ProtocolViolation | None]:
+    scanner = frames.InboundScanner(max_frame_size=max_frame_size)
+    passed = b"".join(scanner.feed(chunk) for chunk in chunks)
+    return passed, scanner.violation
+
+
+def _raw_frame(body: bytes, frame_type: int = 0) -> bytes:
+    return struct.pack(">IBBH", 8 + len(body), 2, frame_type, 0) + body
+
+
+@pytest.mark.parametrize(
+    "first",
+    [b"\x16\x03\x01\x02\x00", b"G", b"AMQX", b"AMQP\x02\x01\x00\x00", b"AMQP\x00\x02\x00\x00"],
+)
+def test_anything_but_a_protocol_header_first_is_not_amqp(first: bytes) -> None:
+    passed, violation = _scan(first)
+    assert passed == b""
+    assert violation is not None and violation.kind == "not-amqp"
+
+
+def test_a_header_arriving_byte_by_byte_is_waited_for_then_passed() -> None:
+    header = frames.SASL_HEADER
+    passed, violation = _scan(*(header[i : i + 1] for i in range(8)))
+    assert (passed, violation) == (header, None)
+
+
+def test_sasl_frames_then_the_amqp_header_then_frames_pass_in_any_chunking() -> None:
+    stream = (
+        frames.SASL_HEADER
+        + _raw_frame(b"\x00\x53\x41\x45", frames.SASL_FRAME)
+        + frames.AMQP_HEADER
+        + _raw_frame(b"")
+        + _raw_frame(b"x" * 100)
+    )
+    for cut in range(1, len(stream)):
+        passed, violation = _scan(stream[:cut], stream[cut:])
+        assert (passed, violation) == (stream, None), cut
+
+
+@pytest.mark.parametrize("size", [0, 7, 1025, 0x414D5150, 0xFFFFFFFF])
+def test_frame_sizes_outside_8_to_max_stop_the_scan_without_buffering(size: int) -> None:
+    scanner = frames.InboundScanner(max_frame_size=1024)
+    assert scanner.feed(frames.AMQP_HEADER) == frames.AMQP_HEADER
+    assert scanner.feed(struct.pack(">IBBH", size, 2, 0, 0)) == b""
+    violation = scanner.violation
+    assert violation is not None and violation.kind == "framing-error"
+    assert "1024" in violation.description
+    assert scanner.feed(b"more" * 1000) == b""  # nothing accepted after a violation
+
+
+def test_a_protocol_header_where_a_frame_belongs_is_a_framing_error() -> None:
+    # After the AMQP header only frames may follow: "AMQP" read as a size is ~1.1 GB.
+    _, violation = _scan(frames.AMQP_HEADER + frames.AMQP_HEADER)
+    assert violation is not None and violation.kind == "framing-error"
+
+
+# ------------------------------------------------------------------------------ auth
+
+_KEY = auth.SharedAccessKey()
+_NOW = 1_800_000_000
+
+
+def _token(
+    resource: str = "sb://localhost:5672/hub",
+    expiry_s: int = _NOW + 3600,
+    key: auth.SharedAccessKey = _KEY,
+    **replace: str,
+) -> str:
+    encoded = quote_plus(resource)
+    fields = {
+        "sr": encoded,
+        "sig": quote_plus(key.sign(encoded, expiry_s)),
+        "se": str(expiry_s),
+        "skn": key.name,
+        **replace,
+    }
+    return "SharedAccessSignature " + "&".join(f"{k}={v}" for k, v in fields.items())
+
+
+def test_a_token_signed_with_the_key_is_valid_for_its_resource_and_below() -> None:
+    assert auth.verify_token(_token(), _KEY, "sb://127.0.0.1/hub", _NOW) == _NOW + 3600
+    below = "amqps://x/HUB/ConsumerGroups/$Default/Partitions/0"
+    assert auth.verify_token(_token(), _KEY, below, _NOW) == _NOW + 3600
+    namespace_wide = _token("sb://localhost/")
+    assert auth.verify_token(namespace_wide, _KEY, "sb://localhost/any", _NOW) == _NOW + 3600
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (_token(key=auth.SharedAccessKey(key="other")), "InvalidSignature"),
+        (_token(skn="Nobody"), "no shared access policy 'Nobody'"),
+        (_token(expiry_s=_NOW), "ExpiredToken"),
+        (_token("sb://localhost/other-hub"), "InvalidAudience"),
+        (_token(se="soon"), "MalformedToken"),
+        ("Bearer abc", "MalformedToken"),
+        ("SharedAccessSignature sr=a&se=1", "has no sig, skn"),
+    ],
+)
+def test_bad_tokens_say_why(token: str, reason: str) -> None:
+    with pytest.raises(auth.Unauthorized, match=reason):
+        auth.verify_token(token, _KEY, "sb://localhost/hub", _NOW)
+
+
+def test_a_signature_from_the_javascript_sdk_form_verifies() -> None:
+    # encodeURIComponent leaves some characters that quote_plus encodes: sign what is written.
+    resource = "sb%3A%2F%2Flocalhost%2Fhub%2FConsumerGroups%2F%24default%2FPartitions%2F0"
+    signature = _KEY.sign(resource, _NOW + 60)
+    token = (
+        f"SharedAccessSignature sr={resource}&sig={quote_plus(signature)}&se={_NOW + 60}"
+        f"&skn={_KEY.name}"
+    )
+    audience = "sb://localhost/hub/ConsumerGroups/$default/Partitions/0"
+    assert auth.verify_token(token, _KEY, audience, _NOW) == _NOW + 60
+
+
+def test_claims_cover_entities_below_until_they_expire() -> None:
+    claims = auth.Claims()
+    claims.grant("sb://localhost/Hub/consumergroups/$Default", _NOW + 10)
+    wanted = ("hub", "consumergroups", "$default", "partitions", "1")
+    assert claims.allow(wanted, _NOW)
+    assert not claims.allow(wanted, _NOW + 10)
+    assert not claims.allow(("hub",), _NOW)
+    assert not claims.allow(("hub", "consumergroups", "cg1", "partitions", "1"), _NOW)
+
+
+def test_cbs_grants_valid_tokens_and_refuses_others_with_401(tmp_path: Path) -> None:
+    claims = auth.Claims()
+    request = {"operation": "put-token", "name": "sb://localhost/hub", "type": auth.SAS_TOKEN_TYPE}
+    assert management.answer_cbs(request, _token(), _KEY, claims, _NOW).status_code == 202
+    assert claims.allow(("hub", "partitions", "0"), _NOW)
+    refused = management.answer_cbs(request, _token(skn="x"), _KEY, auth.Claims(), _NOW)
+    assert (refused.status_code, refused.condition) == (401, None)  # as the service: no condition
+    jwt = management.answer_cbs({**request, "type": "jwt"}, "e30.e30.x", _KEY, claims, _NOW)
+    assert jwt.status_code == 401 and "shared access signatures" in jwt.description
+
+
+def test_management_reads_need_authorization_and_name_bad_partitions(tmp_path: Path) -> None:
+    broker = _broker(tmp_path)
+    read = {"operation": "READ", "type": management.PARTITION_TYPE, "name": "hub"}
+    token = _token("sb://localhost/hub")
+    ok = management.answer_management(
+        broker, {**read, "partition": "1", "security_token": token}, _KEY, auth.Claims(), _NOW
+    )
+    assert ok.status_code == 200 and ok.body is not None and ok.body["partition"] == "1"
+    anonymous = management.answer_management(
+        broker, {**read, "partition": "1"}, _KEY, auth.Claims(), _NOW
+    )
+    assert (anonymous.status_code, anonymous.condition) == (401, "amqp:unauthorized-access")
+    claims = auth.Claims()
+    claims.grant("sb://localhost/hub/$management", _NOW + 60)  # what the JS SDK puts
+    assert (
+        management.answer_management(
+            broker, {**read, "partition": "0"}, _KEY, claims, _NOW
+        ).status_code
+        == 200
+    )
+    for bad in ("2", "99", "boo", ""):
+        reply = management.answer_management(
+            broker, {**read, "partition": bad, "security_token": token}, _KEY, auth.Claims(), _NOW
+        )
+        assert (reply.status_code, reply.condition) == (400, "com.microsoft:argument-out-of-range")
+        assert "between 0 and 1" in reply.description and repr(bad) in reply.description
+    broker.close()
+
+
+# ------------------------------------------------------------------------------ start positions
+
+
+def test_starts_past_the_last_event_are_refused_in_the_service_words(tmp_path: Path) -> None:
+    log = PartitionLog(tmp_path / "p")
+    empty = log.info()
+    sequence = positions.parse_selector("amqp.annotation.x-opt-sequence-number >= '0'")
+    assert positions.beyond_end(sequence, empty) == (
+        "The supplied sequence number '0' is invalid."
+        " The last sequence number in the system is '-1'"
+    )
+    log.append(_events(3), 1_700_000_000_000)
+    info = log.info()
+    for expression, refused in [
+        ("amqp.annotation.x-opt-sequence-number > '2'", False),
+        ("amqp.annotation.x-opt-sequence-number >= '3'", True),
+        (f"amqp.annotation.x-opt-offset > '{info.last_offset}'", False),
+        (f"amqp.annotation.x-opt-offset > '{int(info.last_offset) + 1}'", True),
+        ("amqp.annotation.x-opt-offset > '-1'", False),
+        ("amqp.annotation.x-opt-offset > '@latest'", False),
+        ("amqp.annotation.x-opt-enqueued-time > '99999999999999'", False),  # waits instead
+    ]:
+        position = positions.parse_selector(expression)
+        assert (positions.beyond_end(position, info) is not None) == refused, expression
+
+
+def test_every_connection_string_the_project_hands_out_carries_the_emulator_key() -> None:
+    """The stack, the tests, the simulator and the bench all use these; the emulator checks them."""
+    example = json.loads((ROOT / "local.settings.example.json").read_text(encoding="utf-8"))
+    for connection_string in (
+        eventhubs_emulator_connection_string(),
+        eventhubs_emulator_connection_string(5673),
+        example["Values"]["EventHubConnection"],
+    ):
+        parts = parse_connection_string(connection_string)
+        assert (parts["sharedaccesskeyname"], parts["sharedaccesskey"]) == (
+            auth.DEFAULT_KEY_NAME,
+            auth.DEFAULT_KEY,
+        ), connection_string
