@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from adapters.settings import OutputSettings, app_environment
 from simulator import cli_pipeline, profiles
 from simulator.blob_source import BlobRecordSource
 from simulator.cli_common import Profile, errors
@@ -34,7 +35,6 @@ from simulator.report import (
     write_json,
 )
 from simulator.sendlog import SEND_LOG_FILE, allowances, read_log
-from simulator.settings import environment, storage_target
 from simulator.sources import OfflineReplaySource
 from simulator.timeutil import DEFAULT_START
 from simulator.verify import DEFAULT_IDLE_SECONDS, Allowances, load_expected
@@ -310,7 +310,7 @@ def verify(
         if offline is not None:
             source = OfflineReplaySource(offline)
         else:
-            source = BlobRecordSource(storage_target(environment(settings)))
+            source = BlobRecordSource(OutputSettings.from_env(app_environment(settings)))
         with progress_bar(err, quiet=quiet) as bar:
             task = bar.add_task("comparing records", total=source.count())
             report = verify_dataset(

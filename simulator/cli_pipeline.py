@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from adapters.webhook import RetryPolicy
 from simulator.cli_common import Profile, errors
-from simulator.delivery import Delivery, RetryPolicy, read_deliveries
+from simulator.delivery import Delivery, read_deliveries
 from simulator.errors import ExitCode, PipelineError
 from simulator.faults import FAULT_KINDS, FaultPlan
 from simulator.generate import DELIVERIES_FILE

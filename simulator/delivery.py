@@ -1,7 +1,8 @@
 """Delivering a data set to a pipeline: the seam for the `send`, `run` and `replay` commands.
 
 `generate` writes `deliveries.jsonl`, one delivery per line in delivery order. A `Target` takes
-one delivery and reports what happened: `simulator.http_target` (ingest, with `RetryPolicy`),
+one delivery and reports what happened: `simulator.http_target` (ingest, with the adapters'
+Genesys-style `RetryPolicy`),
 `simulator.hub_target` (straight to Event Hubs), and `MemoryTarget`, which keeps what it was
 given, for tests and dry runs.
 """
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from simulator.errors import InputError, UsageError
+from adapters.webhook import RetryPolicy
+from simulator.errors import InputError
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,35 +75,6 @@ class MemoryTarget:
 
     async def aclose(self) -> None:
         pass
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Genesys-style webhook retries: on 5xx and timeouts, [5] retries, [1 s] ×[2] backoff."""
-
-    retries: int = 5
-    initial_delay_s: float = 1.0
-    backoff: float = 2.0
-
-    def __post_init__(self) -> None:
-        if self.retries < 0 or self.initial_delay_s < 0 or self.backoff < 1:
-            msg = (
-                f"retry policy needs retries ≥ 0, delay ≥ 0 and backoff ≥ 1; got {self.retries}, "
-                f"{self.initial_delay_s}, {self.backoff}"
-            )
-            raise UsageError(msg)
-
-    def delays(self) -> Iterator[float]:
-        """Seconds to wait before each retry."""
-        delay = self.initial_delay_s
-        for _ in range(self.retries):
-            yield delay
-            delay *= self.backoff
-
-    @staticmethod
-    def retryable(status: int | None) -> bool:
-        """5xx and no answer at all (timeouts, refused connections) are retried; 4xx are not."""
-        return status is None or status >= 500
 
 
 async def deliver_with_retries(

@@ -10,15 +10,13 @@ keeps in its dead letters, so `verify` can tie a letter to its delivery line.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
-from simulator.delivery import Attempt, Delivery, Outcome, RetryPolicy, deliver_with_retries
+from adapters.webhook import RetryPolicy, async_client, post_once
+from ingest.accept import sign
+from simulator.delivery import Attempt, Delivery, Outcome, deliver_with_retries
 from simulator.errors import UsageError
 
 INGEST_ROUTE = "/api/v1/genesys/events"
@@ -40,8 +38,8 @@ def ingest_url(target: str) -> str:
 
 
 def signature(body: bytes, secret: bytes) -> str:
-    """`sha256=<hex HMAC-SHA256 of the body>` (SPEC 6)."""
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    """`sha256=<hex HMAC-SHA256 of the body>` (SPEC 6, as ingest checks it)."""
+    return sign(body, secret)
 
 
 class HttpTarget:
@@ -65,8 +63,7 @@ class HttpTarget:
         self.policy = policy or RetryPolicy()
         self.sleep = sleep
         self._slots = asyncio.Semaphore(concurrency)
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self._client = httpx.AsyncClient(timeout=timeout_s, limits=limits)
+        self._client = async_client(concurrency, timeout_s)
 
     def headers(self, delivery: Delivery) -> dict[str, str]:
         headers = {
@@ -80,15 +77,10 @@ class HttpTarget:
 
     async def _attempt(self, delivery: Delivery, headers: dict[str, str]) -> Attempt:
         async with self._slots:
-            started, began = time.time(), time.perf_counter()
-            try:
-                answer = await self._client.post(self.url, content=delivery.body, headers=headers)
-            except httpx.TimeoutException as e:
-                return Attempt(None, started, _ms(began), f"timeout: {type(e).__name__}")
-            except httpx.HTTPError as e:
-                return Attempt(None, started, _ms(began), f"{type(e).__name__}: {str(e)[:120]}")
-            error = None if answer.is_success else answer.text[:200]
-            return Attempt(answer.status_code, started, _ms(began), error)
+            started = time.time()
+            answer = await post_once(self._client, self.url, delivery.body, headers)
+            error = None if answer.ok else answer.text[:200]
+            return Attempt(answer.status, started, answer.latency_ms, error)
 
     async def deliver(self, delivery: Delivery) -> Outcome:
         headers = self.headers(delivery)
@@ -98,7 +90,3 @@ class HttpTarget:
 
     async def aclose(self) -> None:
         await self._client.aclose()
-
-
-def _ms(began: float) -> float:
-    return (time.perf_counter() - began) * 1000

@@ -15,11 +15,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from adapters.eventhub_producer import EventHubPublisher
+from adapters.settings import PublishSettings
+from adapters.webhook import RetryPolicy
 from ingest.accept import AcceptanceLimits, OutboundEvent, Request, plan
 from ingest.errors import BodyTooLarge, PublishFailed
-from simulator.delivery import Attempt, Delivery, Outcome, RetryPolicy, deliver_with_retries
+from simulator.delivery import Attempt, Delivery, Outcome, deliver_with_retries
 from simulator.errors import UsageError
-from simulator.settings import HubTarget
 from transform.deadletters import raw_bytes
 
 SEND_TIMEOUT_S = 10.0
@@ -47,7 +48,7 @@ class EventHubTarget:
 
     def __init__(
         self,
-        hub: HubTarget,
+        hub: PublishSettings,
         *,
         policy: RetryPolicy | None = None,
         concurrency: int = 16,
@@ -61,7 +62,7 @@ class EventHubTarget:
         self.timeout_s = timeout_s
         self.sleep = sleep
         self._slots = asyncio.Semaphore(concurrency)
-        self._publisher = EventHubPublisher(hub.connection, hub.eventhub_name)
+        self._publisher = EventHubPublisher(hub.eventhub, hub.eventhub_name)
 
     async def _attempt(self, events: list[OutboundEvent]) -> Attempt:
         async with self._slots:

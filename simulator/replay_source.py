@@ -15,10 +15,10 @@ from typing import Any
 
 import orjson
 
+from adapters.settings import OutputSettings, app_environment
 from simulator.blob_source import BlobRecordSource
 from simulator.delivery import Delivery
 from simulator.errors import InputError
-from simulator.settings import environment, storage_target
 from simulator.sources import Found
 
 BLOB_SOURCE = "blob"
@@ -89,7 +89,7 @@ def _from_file(path: Path, filters: Filters) -> Iterator[bytes]:
 def load(source: str, *, filters: Filters, settings: Path | None = None) -> list[Delivery]:
     """The bodies to resend, numbered from 1 in the order found."""
     if source == BLOB_SOURCE:
-        blob = BlobRecordSource(storage_target(environment(settings)))
+        blob = BlobRecordSource(OutputSettings.from_env(app_environment(settings)))
         try:
             bodies = list(_from_letters(blob.dead_letters(), filters))
         finally:

@@ -16,9 +16,11 @@ from typing import Any
 from rich.console import Console
 from rich.status import Status
 
+from adapters.settings import OutputSettings
+from adapters.webhook import RetryPolicy
 from simulator import profiles
 from simulator.blob_source import BlobRecordSource
-from simulator.delivery import RetryPolicy, read_deliveries
+from simulator.delivery import read_deliveries
 from simulator.errors import PipelineError
 from simulator.faults import FaultInjector, FaultPlan
 from simulator.generate import DELIVERIES_FILE, write
@@ -36,7 +38,6 @@ from simulator.runstack import RunStack, Tuning
 from simulator.send_report import send_progress
 from simulator.sending import TargetSpec, send
 from simulator.sendlog import SEND_LOG_FILE, allowances, conversations_by_line, write_log
-from simulator.settings import storage_target
 from simulator.stats import SendSummary
 from simulator.verify import Report, load_expected, verify
 
@@ -143,7 +144,7 @@ def _run_on(stack: RunStack, config: RunConfig, clock: _Clock, err: Console) -> 
     clock.lap("drain")
     say(f"pipeline {'idle' if idle.idle else 'NOT idle'}: {idle.describe()}")
 
-    target = storage_target(stack.settings())
+    target = OutputSettings.from_env(stack.settings())
     source = BlobRecordSource(target)
     try:
         report = verify(

@@ -19,16 +19,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from adapters.settings import DEFAULT_EVENTHUB_NAME as EVENTHUB_NAME
 from devstack.errors import DevstackError
 from devstack.processes import free_port
 from devstack.stack import AZURITE, EVENTHUBS, Stack, StackPorts
 from simulator.errors import PipelineError
 from simulator.http_target import INGEST_ROUTE
-from simulator.idle import PipelineProbe, seed_checkpoints
+from simulator.idle import PipelineProbe
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_SETTINGS = ROOT / "local.settings.example.json"
-EVENTHUB_NAME = "genesys-events"
 REUSE_CONSUMER_GROUP = "cg1"
 """A consumer group the project's emulator config declares besides `$Default`."""
 HOST_STARTUP_TIMEOUT_S = 90.0
@@ -142,7 +142,7 @@ class RunStack:
 
     def _consumers(self, running: Stack) -> list[str]:
         """Partitions of the run's consumer group another host owns right now."""
-        probe = PipelineProbe(
+        probe = PipelineProbe.connect(
             storage_connection_string=running.storage_connection_string,
             eventhub_connection_string=running.eventhub_connection_string,
             eventhub_name=EVENTHUB_NAME,
@@ -171,7 +171,7 @@ class RunStack:
             if self.reused:
                 probe = self.probe()
                 try:
-                    seed_checkpoints(probe, self.storage_connection_string)
+                    probe.seed_checkpoints()
                 finally:
                     probe.close()
                 self.hosts.start_host(0)
@@ -213,7 +213,7 @@ class RunStack:
 
     def probe(self) -> PipelineProbe:
         t = self.tuning
-        return PipelineProbe(
+        return PipelineProbe.connect(
             storage_connection_string=self.storage_connection_string,
             eventhub_connection_string=self.eventhub_connection_string,
             eventhub_name=EVENTHUB_NAME,

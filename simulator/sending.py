@@ -7,12 +7,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simulator.delivery import Delivery, Outcome, RetryPolicy, Target
+from adapters.settings import PublishSettings, app_environment
+from adapters.webhook import RetryPolicy
+from simulator.delivery import Delivery, Outcome, Target
 from simulator.errors import UsageError
 from simulator.http_target import DEFAULT_TIMEOUT_S, HttpTarget
 from simulator.hub_target import EventHubTarget
 from simulator.pacing import SendResult, send_all
-from simulator.settings import environment, hub_target
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,7 @@ class TargetSpec:
                 timeout_s=self.timeout_s,
                 concurrency=self.concurrency,
             )
-        hub = hub_target(environment(self.settings))
+        hub = PublishSettings.from_env(app_environment(self.settings))
         return EventHubTarget(hub, policy=self.policy, concurrency=self.concurrency)
 
 

@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 
 from adapters.entity import SPILL_CONTAINER
+from adapters.settings import HubSettings, IngestSettings, TransformSettings
 from functions import telemetry
-from functions.settings import IngestSettings, TransformSettings
-from ops.settings import hub_settings
 from tests.conftest import project_functions
 from tests.infra import bicep
 
@@ -64,7 +63,7 @@ def test_the_app_and_the_ops_tools_parse_the_deployed_settings_identity_based() 
     env = deployed_env()
     ingest = IngestSettings.from_env(env)
     transform = TransformSettings.from_env(env)
-    hub = hub_settings(env)
+    hub = HubSettings.from_env(env)
     for connection in (ingest.eventhub, hub.eventhub):
         assert connection.connection_string is None
         assert connection.fully_qualified_namespace == "evhns-example.servicebus.windows.net"
@@ -308,6 +307,7 @@ def test_funcignore_keeps_tooling_tests_and_local_data_out() -> None:
         ".azure/dev/.env",
         "requirements-dev.txt",
         "README.md",
+        "ops/cli.py",
     ):
         assert _ignored(Path(excluded), patterns), f"{excluded} would be deployed"
     for kept in (
@@ -315,7 +315,7 @@ def test_funcignore_keeps_tooling_tests_and_local_data_out() -> None:
         "host.json",
         "requirements.txt",
         "functions/telemetry.py",
-        "ops/lag.py",
+        "adapters/lag.py",
         "schemas/registry/record/v1.json",
         "adapters/table_state.py",
     ):
@@ -344,11 +344,11 @@ def test_the_deployed_package_imports_without_the_dev_packages(tmp_path: Path) -
         "import sys\n"
         "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"
         f"sys.path[:] = [p for p in sys.path if p.rstrip('/') != {str(bicep.ROOT)!r}]\n"
-        "import function_app, functions.telemetry, ops.lag\n"
+        "import function_app, functions.telemetry, adapters.lag\n"
         "names = [f.get_function_name() for f in function_app.app.get_functions()]\n"
         "assert 'telemetry_probe' in names and 'transform' in names, names\n"
         "leaked = sorted({m.split('.')[0] for m in sys.modules} & {'simulator', 'devstack', "
-        "'tests', 'typer', 'rich', 'httpx'})\n"
+        "'ops', 'tests', 'typer', 'rich', 'httpx'})\n"
         "assert not leaked, leaked\n"
     )
     result = subprocess.run(
@@ -359,7 +359,8 @@ def test_the_deployed_package_imports_without_the_dev_packages(tmp_path: Path) -
 
 # ---------------------------------------------------------------------- docs
 _READS = re.compile(
-    r"(?:_get|_number|_flag|_value|eventhub_connection|storage_connection)\(\s*env,\s*\"(\w+)\""
+    r"(?:_get|_number|_flag|_value|text_setting|number_setting|flag_setting|eventhub_connection"
+    r"|storage_connection)\(\s*env,\s*\"(\w+)\""
     r"|(?:env|environ)\.get\(\"(\w+)\""
 )
 
@@ -367,7 +368,7 @@ _READS = re.compile(
 def settings_read_by_the_code() -> set[str]:
     """Every setting name the deployed packages read from the environment."""
     names: set[str] = set()
-    for package in ("functions", "adapters", "ingest", "transform", "ops"):
+    for package in ("functions", "adapters", "ingest", "transform"):
         for path in (bicep.ROOT / package).rglob("*.py"):
             for match in _READS.finditer(path.read_text(encoding="utf-8")):
                 names.add(match[1] or match[2])

@@ -27,10 +27,10 @@ from azure.eventhub import EventData
 from azure.eventhub.aio import EventHubConsumerClient
 from azure.storage.blob import BlobServiceClient
 
+from adapters.settings import IngestSettings
 from devstack.settings import eventhubs_emulator_connection_string
 from devstack.stack import Stack
 from functions import ingest as blueprint
-from functions.settings import IngestSettings
 from ingest.metrics import MetricsRegistry
 from tests.conftest import OBSERVER_GROUP
 

@@ -14,8 +14,8 @@ import pytest
 
 from adapters.blob_deadletters import AsyncBlobDeadLetterSink, InMemoryAsyncDeadLetterSink
 from adapters.eventhub_producer import EventHubPublisher, InMemoryEventPublisher
+from adapters.settings import IngestSettings
 from functions import ingest as blueprint
-from functions.settings import IngestSettings
 from ingest.breaker import CircuitBreaker
 from ingest.metrics import MetricsRegistry
 from ingest.service import IngestConfig, IngestService

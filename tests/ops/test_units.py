@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from functions.settings import eventhub_connection
-from ops.checkpoints import Checkpoint, HubAddress, Ownership, start_checkpoint
+from adapters.checkpoints import Checkpoint, HubAddress, Ownership, live_owners, start_checkpoint
+from adapters.deadletter_store import ListedLetter, day_of
+from adapters.lag import LagState, compute
+from adapters.partitions import PartitionInfo
+from adapters.settings import SettingsError, eventhub_connection, namespace_of
 from ops.cli import app, load_env
-from ops.deadletters import Filters, Listed, day_of
-from ops.errors import ConfigError
-from ops.lag import LagState, PartitionInfo, compute
-from ops.reset import Target, Where, live_owners
-from ops.settings import namespace_of
+from ops.deadletters import Filters
+from ops.errors import UsageError
+from ops.reset import Target, Where
 
 
 def info(first: int, last: int, *, empty: bool = False) -> PartitionInfo:
@@ -65,7 +66,7 @@ def test_namespace_of_identity_and_connection_strings() -> None:
     )
     assert namespace_of(emulator) == "localhost:5673"
     broken = eventhub_connection({"EventHubConnection": "SharedAccessKey=y"}, "EventHubConnection")
-    with pytest.raises(ConfigError, match="no Endpoint=sb://"):
+    with pytest.raises(SettingsError, match="no Endpoint=sb://"):
         namespace_of(broken)
 
 
@@ -80,16 +81,18 @@ def test_live_owners_ignore_released_and_expired_claims() -> None:
 
 
 def test_where_checks_its_value() -> None:
-    with pytest.raises(ConfigError, match="aware time"):
+    with pytest.raises(UsageError, match="aware time"):
         Where(Target.TIME)
-    with pytest.raises(ConfigError, match="got -1"):
+    with pytest.raises(UsageError, match="got -1"):
         Where(Target.SEQUENCE, sequence=-1)
     assert Where(Target.SEQUENCE, sequence=0).sequence == 0
 
 
 def test_dead_letter_filters() -> None:
-    item = Listed("transform/2026/11/02/x.json", "transform", "invalid-json", "x", None, 1, None)
-    item = Listed(
+    item = ListedLetter(
+        "transform/2026/11/02/x.json", "transform", "invalid-json", "x", None, 1, None
+    )
+    item = ListedLetter(
         item.name, item.stage, item.reason, item.deadletter_id, day_of(item.name), 1, None
     )
     assert item.day == date(2026, 11, 2)
@@ -103,9 +106,9 @@ def test_dead_letter_filters() -> None:
         "ingest/2026/01/02/"
     )
     assert day_of("ingest/undated/x.json") is None
-    with pytest.raises(ConfigError, match="stage must be one of"):
+    with pytest.raises(UsageError, match="stage must be one of"):
         Filters(stage="bogus")
-    with pytest.raises(ConfigError, match="is after"):
+    with pytest.raises(UsageError, match="is after"):
         Filters(since=date(2026, 1, 2), until=date(2026, 1, 1))
 
 
@@ -118,7 +121,7 @@ def test_environment_wins_over_the_settings_file(
     env = load_env(path)
     assert env["EVENTHUB_NAME"] == "from-env"
     assert env["X_ONLY_FILE"] == "1"
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(SettingsError, match="does not exist"):
         load_env(tmp_path / "missing.json")
 
 

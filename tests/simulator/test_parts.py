@@ -12,8 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adapters.settings import SettingsError
+from adapters.webhook import RetryPolicy
 from simulator import drift, formats
-from simulator.delivery import Delivery, MemoryTarget, RetryPolicy, read_deliveries
+from simulator.delivery import Delivery, MemoryTarget, read_deliveries
 from simulator.errors import InputError, UsageError
 from simulator.generate import make_conversation
 from simulator.org import build_org
@@ -119,7 +121,7 @@ def test_retry_policy_is_genesys_style() -> None:
     assert list(policy.delays()) == [1.0, 2.0, 4.0, 8.0, 16.0]
     assert RetryPolicy.retryable(503) and RetryPolicy.retryable(None)
     assert not RetryPolicy.retryable(400) and not RetryPolicy.retryable(200)
-    with pytest.raises(UsageError):
+    with pytest.raises(SettingsError, match="backoff ≥ 1"):
         RetryPolicy(backoff=0.5)
 
 

@@ -11,8 +11,9 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from adapters.webhook import RetryPolicy
 from simulator.cli import app
-from simulator.delivery import Delivery, RetryPolicy
+from simulator.delivery import Delivery
 from simulator.errors import UsageError
 from simulator.http_target import INGEST_ROUTE, ingest_url
 from simulator.sending import TargetSpec, send
