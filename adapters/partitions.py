@@ -22,7 +22,7 @@ from azure.eventhub.exceptions import EventHubError
 
 from adapters import clients
 from adapters.errors import Unreachable
-from adapters.settings import EventHubConnection
+from adapters.settings import DEFAULT_EVENTHUB_NAME, EventHubConnection
 
 READ_WAIT_SECONDS = 10.0
 
@@ -176,7 +176,7 @@ class StoredEvent:
 class InMemoryHub:
     """The hub reader's twin: partitions as lists of events; the oldest may have expired."""
 
-    eventhub_name: str = "genesys-events"
+    eventhub_name: str = DEFAULT_EVENTHUB_NAME
     events: dict[str, list[StoredEvent]] = field(default_factory=dict)
     beginning: dict[str, int] = field(default_factory=dict)
     """Per partition, the first sequence number still retained (default 0)."""

@@ -32,7 +32,7 @@ from adapters.blob_deadletters import read_letter
 from adapters.entity import MAX_KEY_BYTES
 from devstack.stack import Stack
 from ingest.accept import sign
-from simulator.mutate import mutants
+from simulator.generate.mutate import mutants
 from tests.conftest import OBSERVER_GROUP
 from tests.contract.states import HOSTILE_IDS
 from tests.ingest.helpers import notification, voice

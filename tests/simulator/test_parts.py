@@ -14,18 +14,18 @@ from hypothesis import strategies as st
 
 from adapters.settings import SettingsError
 from adapters.webhook import RetryPolicy
-from simulator import drift, formats
-from simulator.delivery import Delivery, MemoryTarget, read_deliveries
 from simulator.errors import InputError, UsageError
-from simulator.generate import make_conversation
-from simulator.org import build_org
-from simulator.profiles import (
+from simulator.generate import drift, formats
+from simulator.generate.dataset import make_conversation
+from simulator.generate.org import build_org
+from simulator.generate.profiles import (
     DRIFT_KINDS,
     RENDER_DRIFT,
     parse_kinds,
     parse_mix,
     resolve,
 )
+from simulator.send.delivery import Delivery, MemoryTarget, read_deliveries
 from simulator.timeutil import iso, iso_offset, parse_iso
 
 

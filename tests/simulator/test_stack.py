@@ -144,7 +144,7 @@ def test_a_chaos_run_with_a_host_kill_and_an_emulator_outage_verifies_exactly(
 def test_a_stack_whose_consumer_group_is_busy_is_not_reused(
     local_stack: Stack, tmp_path: Path
 ) -> None:
-    from simulator.runstack import REUSE_CONSUMER_GROUP, RunStack, Tuning
+    from simulator.run.runstack import REUSE_CONSUMER_GROUP, RunStack, Tuning
 
     free = RunStack(tmp_path / "a", Tuning(), reuse_dir=local_stack.state_dir)
     assert free.reused and free.names.consumer_group == REUSE_CONSUMER_GROUP

@@ -51,8 +51,8 @@ def stored_records(blobs: BlobServiceClient, container: str) -> dict[str, dict[s
 def test_ingest_to_records_matches_the_offline_replay(
     local_stack: Any, start_hosts: Callable[..., Any]
 ) -> None:
-    from simulator.generate import generate
-    from simulator.profiles import resolve
+    from simulator.generate.dataset import generate
+    from simulator.generate.profiles import resolve
 
     dataset = generate(
         conversations=300, seed=2024, profile="realistic", knobs=resolve("realistic", {})

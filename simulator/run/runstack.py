@@ -24,8 +24,9 @@ from devstack.errors import DevstackError
 from devstack.processes import free_port
 from devstack.stack import AZURITE, EVENTHUBS, Stack, StackPorts
 from simulator.errors import PipelineError
-from simulator.http_target import INGEST_ROUTE
-from simulator.idle import PipelineProbe
+from simulator.run.idle import PipelineProbe
+from simulator.send.http_target import INGEST_ROUTE
+from transform.state import seconds_to_ms
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_SETTINGS = ROOT / "local.settings.example.json"
@@ -219,7 +220,7 @@ class RunStack:
             eventhub_name=EVENTHUB_NAME,
             consumer_group=self.names.consumer_group,
             state_table=self.names.state_table,
-            horizon_ms=int((t.grace_s + t.idle_s) * 1000),
+            horizon_ms=seconds_to_ms(t.grace_s + t.idle_s),
         )
 
     # ------------------------------------------------------------------ faults (StackControl)

@@ -11,7 +11,7 @@ from random import Random
 
 from faker import Faker
 
-from simulator.model import Agent, Org, Queue, WrapupCode, new_uuid
+from simulator.generate.model import Agent, Org, Queue, WrapupCode, new_uuid
 
 # (locale, E.164 country code, national number pattern)
 LOCALES = (

@@ -29,10 +29,11 @@ from typing import Any
 
 import orjson
 
-from simulator import drift, formats, truth
-from simulator.model import ENVELOPE, Conversation, MicroEvent, Payload, new_uuid
-from simulator.profiles import Knobs
+from simulator.generate import drift, formats, truth
+from simulator.generate.model import ENVELOPE, Conversation, MicroEvent, Payload, new_uuid
+from simulator.generate.profiles import Knobs
 from simulator.timeutil import MINUTE, SECOND
+from transform.state import seconds_to_ms
 
 Json = dict[str, Any]
 
@@ -151,7 +152,7 @@ class _Scheduler:
             applied = drift.render_drift(rng, doc, payload.fmt, knobs.drift_kinds)
         send = payload.created_ms + rng.randint(50, 1500)
         if rng.random() < knobs.reorder_rate:
-            window = max(1 * SECOND, int(knobs.reorder_window_seconds * 1000))
+            window = max(1 * SECOND, seconds_to_ms(knobs.reorder_window_seconds))
             send += rng.randint(1 * SECOND, window)
         return Item(
             send_ms=send,
@@ -241,7 +242,7 @@ def _delay(rng: Random, originals: list[Item], ended_at: int, knobs: Knobs) -> N
     if not eligible:
         return
     item = rng.choice(eligible)
-    grace = int(knobs.grace_seconds * 1000)
+    grace = seconds_to_ms(knobs.grace_seconds)
     item.send_ms = max(item.send_ms, ended_at + grace + rng.randint(30 * SECOND, 15 * MINUTE))
     item.late = "delayed"
 

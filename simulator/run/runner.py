@@ -18,28 +18,29 @@ from rich.status import Status
 
 from adapters.settings import OutputSettings
 from adapters.webhook import RetryPolicy
-from simulator import profiles
-from simulator.blob_source import BlobRecordSource
-from simulator.delivery import read_deliveries
 from simulator.errors import PipelineError
-from simulator.faults import FaultInjector, FaultPlan
-from simulator.generate import DELIVERIES_FILE, write
-from simulator.generate import generate as generate_dataset
-from simulator.idle import IdleState
-from simulator.pacing import SendResult
+from simulator.generate import profiles
+from simulator.generate.dataset import DELIVERIES_FILE, write
+from simulator.generate.dataset import generate as generate_dataset
 from simulator.report import write_json
-from simulator.run_report import (
+from simulator.run.faults import FaultInjector, FaultPlan
+from simulator.run.idle import IdleState
+from simulator.run.run_report import (
     consumer_counts,
     conversation_sends,
     end_to_end,
     html_page,
 )
-from simulator.runstack import RunStack, Tuning
-from simulator.send_report import send_progress
-from simulator.sending import TargetSpec, send
-from simulator.sendlog import SEND_LOG_FILE, allowances, conversations_by_line, write_log
-from simulator.stats import SendSummary
-from simulator.verify import Report, load_expected, verify
+from simulator.run.runstack import RunStack, Tuning
+from simulator.send.delivery import read_deliveries
+from simulator.send.pacing import SendResult
+from simulator.send.send_report import send_progress
+from simulator.send.sending import TargetSpec, send
+from simulator.send.sendlog import SEND_LOG_FILE, allowances, conversations_by_line, write_log
+from simulator.send.stats import SendSummary
+from simulator.verify.blob_source import BlobRecordSource
+from simulator.verify.expected import load_expected
+from simulator.verify.verdict import Report, verify
 
 Json = dict[str, Any]
 REPORT_JSON = "report.json"

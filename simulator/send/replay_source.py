@@ -16,10 +16,10 @@ from typing import Any
 import orjson
 
 from adapters.settings import OutputSettings, app_environment
-from simulator.blob_source import BlobRecordSource
-from simulator.delivery import Delivery
 from simulator.errors import InputError
-from simulator.sources import Found
+from simulator.send.delivery import Delivery
+from simulator.verify.blob_source import BlobRecordSource
+from simulator.verify.sources import Found
 
 BLOB_SOURCE = "blob"
 DEAD_LETTER_KEYS = frozenset({"stage", "reason", "raw"})

@@ -17,9 +17,9 @@ from typing import Any
 
 from rich.table import Table
 
-from simulator.chart import page, panel
-from simulator.delivery import Outcome
-from simulator.stats import distribution, per_second
+from simulator.run.chart import page, panel
+from simulator.send.delivery import Outcome
+from simulator.send.stats import distribution, per_second
 from simulator.timeutil import parse_iso
 
 Json = dict[str, Any]

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from simulator.delivery import Delivery, Outcome, Target
 from simulator.errors import UsageError
+from simulator.send.delivery import Delivery, Outcome, Target
 
 
 @dataclass(slots=True)

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from adapters.webhook import RetryPolicy, async_client, post_once
 from ingest.accept import sign
-from simulator.delivery import Attempt, Delivery, Outcome, deliver_with_retries
 from simulator.errors import UsageError
+from simulator.send.delivery import Attempt, Delivery, Outcome, deliver_with_retries
 
 INGEST_ROUTE = "/api/v1/genesys/events"
 SIGNATURE_HEADER = "X-Signature-256"

@@ -17,9 +17,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from simulator.delivery import Outcome
-from simulator.pacing import SendResult
-from simulator.stats import SendSummary
+from simulator.send.delivery import Outcome
+from simulator.send.pacing import SendResult
+from simulator.send.stats import SendSummary
 
 
 @dataclass(slots=True)

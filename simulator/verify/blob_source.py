@@ -17,7 +17,7 @@ from adapters.deadletter_store import DeadLetterStore
 from adapters.record_reader import RecordReader
 from adapters.settings import OutputSettings
 from adapters.wiring import deadletter_store, record_reader
-from simulator.sources import Found
+from simulator.verify.sources import Found
 
 
 class BlobRecordSource:

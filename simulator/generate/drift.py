@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from random import Random
 from typing import Any
 
-from simulator.model import ENVELOPE, EVENTBRIDGE
-from simulator.scenarios import Step
+from simulator.generate.model import ENVELOPE, EVENTBRIDGE
+from simulator.generate.steps import Step
 from simulator.timeutil import HOUR, SECOND, iso, iso_offset, parse_iso
 
 Json = dict[str, Any]

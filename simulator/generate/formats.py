@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from simulator.model import (
+from simulator.generate.model import (
     ENVELOPE,
     ENVELOPE_TYPE,
     EVENTBRIDGE,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from random import Random
 
-from simulator.model import ENVELOPE, MicroEvent, Payload, new_uuid
-from simulator.scenarios import Step
+from simulator.generate.model import ENVELOPE, MicroEvent, Payload, new_uuid
+from simulator.generate.steps import Step
 from simulator.timeutil import SECOND
 
 # A source flushes an envelope when activity pauses this long (or the envelope is full).

@@ -1,9 +1,9 @@
 """Delivering a data set to a pipeline: the seam for the `send`, `run` and `replay` commands.
 
 `generate` writes `deliveries.jsonl`, one delivery per line in delivery order. A `Target` takes
-one delivery and reports what happened: `simulator.http_target` (ingest, with the adapters'
+one delivery and reports what happened: `simulator.send.http_target` (ingest, with the adapters'
 Genesys-style `RetryPolicy`),
-`simulator.hub_target` (straight to Event Hubs), and `MemoryTarget`, which keeps what it was
+`simulator.send.hub_target` (straight to Event Hubs), and `MemoryTarget`, which keeps what it was
 given, for tests and dry runs.
 """
 

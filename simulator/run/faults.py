@@ -26,7 +26,7 @@ RESTART_ATTEMPTS = 3
 
 
 class StackControl(Protocol):
-    """What a fault needs from the stack (a `simulator.runstack.RunStack`)."""
+    """What a fault needs from the stack (a `simulator.run.runstack.RunStack`)."""
 
     def kill_host(self) -> None: ...
 

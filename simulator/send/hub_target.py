@@ -19,8 +19,8 @@ from adapters.settings import PublishSettings
 from adapters.webhook import RetryPolicy
 from ingest.accept import AcceptanceLimits, OutboundEvent, Request, plan
 from ingest.errors import BodyTooLarge, PublishFailed
-from simulator.delivery import Attempt, Delivery, Outcome, deliver_with_retries
 from simulator.errors import UsageError
+from simulator.send.delivery import Attempt, Delivery, Outcome, deliver_with_retries
 from transform.deadletters import raw_bytes
 
 SEND_TIMEOUT_S = 10.0

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from adapters.settings import PublishSettings, app_environment
 from adapters.webhook import RetryPolicy
-from simulator.delivery import Delivery, Outcome, Target
 from simulator.errors import UsageError
-from simulator.http_target import DEFAULT_TIMEOUT_S, HttpTarget
-from simulator.hub_target import EventHubTarget
-from simulator.pacing import SendResult, send_all
+from simulator.send.delivery import Delivery, Outcome, Target
+from simulator.send.http_target import DEFAULT_TIMEOUT_S, HttpTarget
+from simulator.send.hub_target import EventHubTarget
+from simulator.send.pacing import SendResult, send_all
 
 
 @dataclass(frozen=True, slots=True)

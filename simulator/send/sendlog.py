@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 
 from schemas.wire import conversation_id_of
-from simulator.delivery import Attempt, Outcome, read_deliveries
 from simulator.errors import InputError, OutputError
-from simulator.verify import Allowances
+from simulator.send.delivery import Attempt, Outcome, read_deliveries
+from simulator.verify.verdict import Allowances
 
 SEND_LOG_FILE = "send.jsonl"
 

@@ -18,10 +18,11 @@ from typing import Any, Final, Protocol
 
 import orjson
 
-from simulator import chaos, drift, scenarios, segment, truth
 from simulator.errors import OutputError, UsageError
-from simulator.formats import dumps
-from simulator.model import (
+from simulator.generate import chaos, drift, scenarios, segment, truth
+from simulator.generate.formats import dumps
+from simulator.generate.genesys_scripts import GENESYS_MEDIA
+from simulator.generate.model import (
     ENVELOPE,
     GENESYS_FORMATS,
     Conversation,
@@ -30,9 +31,11 @@ from simulator.model import (
     Org,
     new_uuid,
 )
-from simulator.org import build_org
-from simulator.profiles import MODEL_DRIFT, Knobs
+from simulator.generate.org import build_org
+from simulator.generate.profiles import MODEL_DRIFT, Knobs
+from simulator.generate.steps import decide
 from simulator.timeutil import iso
+from transform.state import seconds_to_ms
 
 Json = dict[str, Any]
 
@@ -108,12 +111,12 @@ def make_conversation(index: int, t0: int, org: Org, knobs: Knobs, seed: int) ->
     allowed = [k for k in MODEL_DRIFT if k in knobs.drift_kinds]
     if allowed and rng.random() < knobs.drift_rate:
         model_drift = sorted(rng.sample(allowed, rng.randint(1, min(2, len(allowed)))))
-    label = media if family == "envelope" else scenarios.GENESYS_MEDIA.get(media, media.upper())
+    label = media if family == "envelope" else GENESYS_MEDIA.get(media, media.upper())
     if "new-media-type" in model_drift:
         label = drift.new_media(rng, family)
         media = label.lower()
     cid = conversation_id(rng, knobs.weird_id_rate)
-    intent = scenarios.decide(
+    intent = decide(
         rng,
         media,
         hold_rate=knobs.hold_rate,
@@ -223,7 +226,7 @@ class _Analysis:
 
 def _analyse(plan: chaos.Plan, convs: Sequence[Conversation], knobs: Knobs) -> _Analysis:
     """Which deliveries come after their conversation would be finalized, and which overtake."""
-    grace = int(knobs.grace_seconds * 1000)
+    grace = seconds_to_ms(knobs.grace_seconds)
     by_conversation: dict[str, list[chaos.Item]] = defaultdict(list)
     for item in plan.items:
         if item.conversation_id is not None and item.events:

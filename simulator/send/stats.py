@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.delivery import Outcome
+from simulator.send.delivery import Outcome
 
 PERCENTILES = (50, 90, 95, 99)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
-from simulator.model import ENVELOPE, MicroEvent
+from simulator.generate.model import ENVELOPE, MicroEvent
 from simulator.timeutil import iso
 
 SCHEMA_VERSION: Final = "1"

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from simulator.errors import UsageError
-from simulator.model import FORMATS, MEDIA_TYPES
+from simulator.generate.model import FORMATS, MEDIA_TYPES
 from simulator.timeutil import DEFAULT_START, parse_iso
+from transform.state import DEFAULT_GRACE_SECONDS
 
 # Drift that the record must not show (rendering) and drift that it must (model).
 RENDER_DRIFT: Final = (
@@ -81,7 +82,7 @@ class Knobs:
     transfer_rate: float = 0.2
     late_wrapup_rate: float = 0.0
     wrapup_timeout_rate: float = 0.03
-    grace_seconds: float = 60.0
+    grace_seconds: float = DEFAULT_GRACE_SECONDS
 
     @property
     def start_ms(self) -> int:
