@@ -1,4 +1,4 @@
-"""Azurite (Blob, Queue, Table emulator) from the project's pinned npm install."""
+"""Azurite (Blob, Queue, Table emulator) from the project's pinned npm install: one part."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 
 from devstack.errors import PartStartError
+from devstack.parts.processes import PartProcesses, PartStatus
+from devstack.processes import ProcessSpec
 from devstack.settings import DEV_STORAGE_ACCOUNT, LOOPBACK, dev_storage_connection_string
 
 logger = logging.getLogger(__name__)
@@ -118,3 +120,55 @@ def azurite_healthy(ports: AzuritePorts) -> bool:
     except (AzureError, httpx.HTTPError, OSError):
         return False
     return True
+
+
+class AzuritePart:
+    """Azurite of one stack: data in `<state>/azurite`, on the stack's three storage ports."""
+
+    NAME = "azurite"
+
+    def __init__(self, parts: PartProcesses, ports: AzuritePorts) -> None:
+        self._parts = parts
+        self.ports = ports
+
+    @property
+    def connection_string(self) -> str:
+        """The explicit development-storage connection string on this Azurite's ports."""
+        return dev_storage_connection_string(
+            blob_port=self.ports.blob, queue_port=self.ports.queue, table_port=self.ports.table
+        )
+
+    def healthy(self) -> bool:
+        return azurite_healthy(self.ports)
+
+    def start(self) -> float:
+        """Start Azurite unless running; seconds to healthy."""
+        if self._parts.running(self.NAME) is not None and self.healthy():
+            return 0.0
+        root = self._parts.root
+        ensure_azurite_installed(root)
+        data_dir = self._parts.state_dir / "azurite"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        spec = ProcessSpec(
+            name=self.NAME,
+            command=azurite_command(root, data_dir, self.ports),
+            cwd=root,
+            log_file=self._parts.log_file(self.NAME),
+            ports=(
+                ("Azurite Blob", self.ports.blob),
+                ("Azurite Queue", self.ports.queue),
+                ("Azurite Table", self.ports.table),
+            ),
+        )
+        return self._parts.start(spec, self.healthy)
+
+    def stop(self, *, kill: bool = False) -> None:
+        self._parts.stop(self.NAME, kill=kill)
+
+    def status(self) -> PartStatus:
+        process = self._parts.running(self.NAME)
+        if process is None:
+            return PartStatus(self.NAME, None, False, "not running")
+        ports = self.ports
+        detail = f"blob {ports.blob}, queue {ports.queue}, table {ports.table}"
+        return PartStatus(self.NAME, process.pid, self.healthy(), detail)
