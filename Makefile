@@ -27,9 +27,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 setup: $(STAMP) node_modules/.package-lock.json ## create .venv and install pinned Python and npm dependencies
 
-lint: setup ## ruff
+lint: setup ## ruff, and the import layers (core < adapters < shells; pyproject.toml)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: setup ## mypy (strict on the packages)
 	$(PY) -m mypy
@@ -47,4 +48,4 @@ run: setup ## run the pipeline on the local stack: 200 realistic conversations, 
 	$(PY) -m simulator run --profile realistic --conversations 200
 
 clean: ## remove local build and run artefacts
-	rm -rf out runs .devstack .pytest_cache .mypy_cache .ruff_cache
+	rm -rf out runs .devstack .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
