@@ -127,7 +127,7 @@ def _checkpoints(listed: list[_Listed], prefix: str) -> dict[str, Checkpoint]:
 def _ownership(listed: list[_Listed], prefix: str) -> dict[str, Ownership]:
     return {
         blob.name[len(prefix) :]: Ownership(
-            blob.name[len(prefix) :], blob.metadata.get("ownerid", ""), blob.last_modified
+            blob.name[len(prefix) :], blob.metadata.get("ownerid") or "", blob.last_modified
         )
         for blob in listed
     }

@@ -146,7 +146,7 @@ class TableStateStore(ShardedStateStore):
                 except RequestTooLargeError as e:
                     raise TransactionTooLarge(str(e)) from e
                 except TableTransactionError as e:
-                    code = str(getattr(e, "error_code", "") or "")
+                    code = _error_code(e)
                     if code == "TableNotFound" and attempt == 0:
                         # Deleted under us: recreate it, with the layout we already use.
                         self._table_ready = False
@@ -212,8 +212,15 @@ class TableStateStore(ShardedStateStore):
                     self._spill.delete_blob(found)
 
 
+def _error_code(error: Exception) -> str:
+    """The service's error code; the SDK gives some as `TableErrorCode` members, whose `str()`
+    is the member's name, not its value."""
+    code = getattr(error, "error_code", None) or ""
+    return str(getattr(code, "value", code))
+
+
 def _is_table_missing(error: ResourceNotFoundError) -> bool:
-    return str(getattr(error, "error_code", "") or "") == "TableNotFound"
+    return _error_code(error) == "TableNotFound"
 
 
 def _plain(entity: Any) -> dict[str, Any]:
