@@ -428,7 +428,8 @@ def read_local_settings(path: Path) -> LocalSettings:
         log.info("no local settings file path=%s", path)
         return LocalSettings(path=path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        document = json.loads(text) if text.strip() else {}  # an empty file: no settings
     except (OSError, ValueError) as e:
         msg = f"cannot read {path}: {e}. Fix the JSON or delete the file to recreate it."
         raise SettingsError(msg) from e
