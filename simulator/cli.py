@@ -279,7 +279,7 @@ def verify(
             envvar="SIM_SETTINGS",
             metavar="FILE",
             help="App settings for the Blob source (default: ./local.settings.json; the "
-            "environment wins over it).",
+            "environment wins over it; /dev/null: the environment only).",
         ),
     ] = None,
     send_log: Annotated[

@@ -76,7 +76,8 @@ Settings = Annotated[
     typer.Option(
         envvar="SIM_SETTINGS",
         metavar="FILE",
-        help="App settings for --eventhub and Blob (default ./local.settings.json).",
+        help="App settings for --eventhub and Blob (default ./local.settings.json; "
+        "/dev/null: the environment only).",
     ),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", envvar="SIM_QUIET", help="No progress bars.")]
