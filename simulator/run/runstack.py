@@ -28,7 +28,7 @@ from simulator.run.idle import PipelineProbe
 from simulator.send.http_target import INGEST_ROUTE
 from transform.state import seconds_to_ms
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_SETTINGS = ROOT / "local.settings.example.json"
 REUSE_CONSUMER_GROUP = "cg1"
 """A consumer group the project's emulator config declares besides `$Default`."""

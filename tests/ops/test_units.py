@@ -8,15 +8,22 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from adapters.checkpoints import Checkpoint, HubAddress, Ownership, live_owners, start_checkpoint
+from adapters.checkpoints import (
+    Checkpoint,
+    HubAddress,
+    InMemoryCheckpointStore,
+    Ownership,
+    live_owners,
+    start_checkpoint,
+)
 from adapters.deadletter_store import ListedLetter, day_of
-from adapters.lag import LagState, compute
-from adapters.partitions import PartitionInfo
+from adapters.lag import LagState, compute, measure
+from adapters.partitions import InMemoryHub, PartitionInfo
 from adapters.settings import SettingsError, eventhub_connection, namespace_of
 from ops.cli import app, load_env
 from ops.deadletters import Filters
-from ops.errors import UsageError
-from ops.reset import Target, Where
+from ops.errors import NotFound, Refused, UsageError
+from ops.reset import Target, Where, reset
 
 
 def info(first: int, last: int, *, empty: bool = False) -> PartitionInfo:
@@ -137,3 +144,74 @@ def test_cli_names_the_missing_setting(tmp_path: Path) -> None:
     )
     assert both.exit_code == 2
     assert "--partition" in both.output
+
+
+# ---------------------------------------------------------------------- reset, on the twins
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+HUB_ADDRESS = HubAddress("localhost:5673", "genesys-events", "$Default")
+
+
+def _hub(events: int, *, expired: int = 0) -> InMemoryHub:
+    hub = InMemoryHub()
+    hub.beginning["0"] = expired
+    for n in range(events):
+        hub.append("0", T0 + timedelta(seconds=n))
+    hub.events["1"] = []  # an empty partition
+    return hub
+
+
+@pytest.mark.parametrize(
+    ("where", "after", "resumes_at"),
+    [
+        (Where(Target.START), ("-1", -1), 0),
+        (Where(Target.LATEST), ("9000", 9), 10),
+        (Where(Target.SEQUENCE, sequence=4), ("3000", 3), 4),
+        (Where(Target.SEQUENCE, sequence=10), ("9000", 9), 10),
+        (Where(Target.TIME, time=T0 + timedelta(seconds=6, milliseconds=1)), ("6000", 6), 7),
+        (Where(Target.TIME, time=T0 + timedelta(hours=1)), ("9000", 9), 10),
+    ],
+)
+def test_reset_writes_the_checkpoint_before_where_to_resume(
+    where: Where, after: tuple[str, int], resumes_at: int
+) -> None:
+    store = InMemoryCheckpointStore()
+    (moved,) = reset(_hub(10), store, HUB_ADDRESS, where, ["0"], now=T0)
+    assert (moved.after.offset, moved.after.sequence_number, moved.resumes_at) == (
+        *after,
+        resumes_at,
+    )
+    assert store.checkpoints(HUB_ADDRESS)["0"] == moved.after
+    assert measure(_hub(10), store, HUB_ADDRESS)[0].lag == 10 - resumes_at
+
+
+def test_reset_refuses_while_owned_names_unknown_partitions_and_bounds_sequences() -> None:
+    store = InMemoryCheckpointStore(now=T0)
+    store.claim(HUB_ADDRESS, "0", "host-a")
+    with pytest.raises(Refused, match="held by a running consumer"):
+        reset(_hub(10), store, HUB_ADDRESS, Where(Target.START), now=T0)
+    dry = reset(_hub(10), store, HUB_ADDRESS, Where(Target.START), now=T0, dry_run=True)
+    assert [m.partition for m in dry] == ["0", "1"] and store.checkpoints(HUB_ADDRESS) == {}
+    forced = reset(_hub(10), store, HUB_ADDRESS, Where(Target.LATEST), now=T0, force=True)
+    assert forced[1].after == start_checkpoint("1"), "an empty partition resumes at its start"
+    with pytest.raises(NotFound, match="partition"):
+        reset(_hub(10), store, HUB_ADDRESS, Where(Target.START), ["7"], now=T0)
+    with pytest.raises(UsageError, match="at most"):
+        reset(
+            _hub(10),
+            store,
+            HUB_ADDRESS,
+            Where(Target.SEQUENCE, sequence=11),
+            ["0"],
+            now=T0,
+            force=True,
+        )
+
+
+def test_lag_flags_checkpoints_before_the_retained_events() -> None:
+    store = InMemoryCheckpointStore()
+    store.write(HUB_ADDRESS, Checkpoint("0", 2, "2000"))
+    rows = measure(_hub(5, expired=5), store, HUB_ADDRESS)
+    assert [(r.partition, r.state, r.lag) for r in rows] == [
+        ("0", LagState.EXPIRED, 5),
+        ("1", LagState.EMPTY, 0),
+    ]
