@@ -1,6 +1,6 @@
 """Deliveries to the ingest webhook over HTTP, the way Genesys sends them.
 
-One `httpx.AsyncClient` with keep-alive; at most `concurrency` requests in flight (a retry
+One keep-alive HTTP client (`adapters.webhook`); at most `concurrency` requests in flight (a retry
 waiting out its back-off holds no slot, so an outage does not stall new sends: Genesys keeps
 sending while it retries). Bodies go as they are, malformed ones included: ingest answers 400
 and dead-letters them. Each request carries `X-Request-Id: simulator-line-<n>`, which ingest

@@ -145,6 +145,7 @@ def test_a_chaos_run_with_a_host_kill_and_an_emulator_outage_verifies_exactly(
 def test_a_stack_whose_consumer_group_is_busy_is_not_reused(
     local_stack: Stack, tmp_path: Path
 ) -> None:
+    from adapters.settings import eventhub_connection, namespace_of
     from simulator.run.runstack import REUSE_CONSUMER_GROUP, RunStack, Tuning
 
     free = RunStack(tmp_path / "a", Tuning(), reuse_dir=local_stack.state_dir)
@@ -154,7 +155,11 @@ def test_a_stack_whose_consumer_group_is_busy_is_not_reused(
     container = blobs.get_container_client("azure-webjobs-eventhub")
     if not container.exists():
         container.create_container()
-    name = f"localhost:1/genesys-events/{REUSE_CONSUMER_GROUP}/ownership/7"
+    hub = eventhub_connection(
+        {"EventHubConnection": local_stack.eventhub_connection_string}, "EventHubConnection"
+    )
+    # Where another run's host claims partitions: the stack's namespace, the run's group.
+    name = f"{namespace_of(hub)}/genesys-events/{REUSE_CONSUMER_GROUP}/ownership/7"
     container.upload_blob(name, b"", overwrite=True, metadata={"ownerid": "another-run"})
     try:
         busy = RunStack(tmp_path / "b", Tuning(), reuse_dir=local_stack.state_dir)
