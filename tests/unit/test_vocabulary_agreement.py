@@ -26,7 +26,7 @@ def test_genesys_kinds_are_the_same() -> None:
 def test_payload_formats_and_topics_are_the_same() -> None:
     assert set(model.FORMATS) == set(typing.get_args(wire.PayloadFormat))
     assert model.TOPIC_PREFIX == wire.TOPIC_PREFIX
-    assert model.ENVELOPE_TYPE == wire.TOPIC_PREFIX.rstrip(".")
+    assert wire.TOPIC_PREFIX.rstrip(".") == model.ENVELOPE_TYPE
 
 
 def test_record_fields_and_schema_version_are_the_same() -> None:
@@ -37,5 +37,5 @@ def test_record_fields_and_schema_version_are_the_same() -> None:
 def test_what_the_truth_cannot_predict_covers_what_processing_decides() -> None:
     # The transform's processing fields stay out of its revision fingerprint; the truth cannot
     # predict them either (and, besides, not when a conversation was first seen).
-    assert derive.PROCESSING_FIELDS <= set(truth.PROCESSING_FIELDS)
+    assert set(truth.PROCESSING_FIELDS) >= derive.PROCESSING_FIELDS
     assert set(truth.PROCESSING_FIELDS) <= set(truth.RECORD_FIELDS)
