@@ -51,9 +51,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 setup: $(STAMP) $(MOTO_STAMP) node_modules/.package-lock.json ## create .venv and install pinned Python and npm dependencies
 
-lint: setup ## ruff
+lint: setup ## ruff, and the import layers (core < adapters < shells; pyproject.toml)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: setup ## mypy (strict on the packages)
 	$(PY) -m mypy
@@ -82,4 +83,4 @@ run: check-app ## run the pipeline on the local stack: 200 realistic conversatio
 	$(PY) -m simulator run --profile realistic --conversations 200
 
 clean: ## remove local build and run artefacts
-	rm -rf out runs .devstack .pytest_cache .mypy_cache .ruff_cache
+	rm -rf out runs .devstack .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -11,21 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from azure.core.exceptions import AzureError, HttpResponseError
 
 from transform.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
-
-# The Functions retry policy handles outages; the SDK only rides out blips.
-CLIENT_OPTIONS: dict[str, Any] = {
-    "retry_total": 2,
-    "retry_backoff_factor": 0.4,
-    "connection_timeout": 5,
-    "read_timeout": 30,
-}
 
 
 @contextmanager

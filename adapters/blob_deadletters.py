@@ -27,8 +27,8 @@ from azure.storage.blob import LinearRetry as SyncLinearRetry
 from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 from azure.storage.blob.aio import LinearRetry
 
-from adapters.credentials import async_blob_service, blob_service
-from functions.settings import StorageConnection
+from adapters.clients import async_blob_service, blob_service
+from adapters.settings import StorageConnection
 from schemas.record import DeadLetter
 from transform.errors import StorageUnavailable
 from transform.keys import safe_key

@@ -24,8 +24,8 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.eventhub import EventData, EventDataBatch
 from azure.eventhub.aio import EventHubProducerClient
 
-from adapters.credentials import eventhub_producer
-from functions.settings import EventHubConnection
+from adapters.clients import eventhub_producer
+from adapters.settings import EventHubConnection
 from ingest.accept import OutboundEvent
 from ingest.errors import BodyTooLarge, PublishFailed
 

@@ -20,16 +20,14 @@ from typing import Any
 
 from adapters.entity import (
     INDEX_PREFIX,
+    LAYOUT_PARTITION,
+    LAYOUT_ROW,
     MAX_TRANSACTION_OPS,
     STATE_SHARDS,
 )
 from adapters.opcount import OperationCounter, OperationCounts
-from adapters.sharded_state import (
-    ShardedStateStore,
-    TableOp,
-    TransactionRefused,
-    TransactionTooLarge,
-)
+from adapters.sharded_state import ShardedStateStore, TransactionRefused, TransactionTooLarge
+from adapters.state_plan import TableOp
 from schemas.record import DeadLetter
 
 __all__ = [
@@ -84,6 +82,19 @@ class InMemoryStateStore(ShardedStateStore):
         view._spills = self._backing.spills
         view._lock = self._backing.lock
         return view
+
+    @property
+    def where(self) -> str:
+        """A name for messages (the Table adapter names its table)."""
+        return "memory"
+
+    def ensure_table(self) -> None:
+        """Record the shard count like a new table does, or adopt the one recorded."""
+        layout = {"PartitionKey": LAYOUT_PARTITION, "RowKey": LAYOUT_ROW, "Shards": self.shards}
+        try:
+            self._submit(LAYOUT_PARTITION, [TableOp("create", layout)])
+        except TransactionRefused:
+            self.adopt_layout()
 
     def _maybe_fail(self) -> None:
         if self.fail_next:
@@ -194,7 +205,11 @@ class InMemoryStateStore(ShardedStateStore):
 
     def __len__(self) -> int:
         with self._lock:
-            return sum(1 for _, row_key in self._rows if not row_key.startswith(INDEX_PREFIX))
+            return sum(
+                1
+                for partition_key, row_key in self._rows
+                if partition_key != LAYOUT_PARTITION and not row_key.startswith(INDEX_PREFIX)
+            )
 
 
 @dataclass(slots=True)

@@ -103,7 +103,7 @@ def operation_scope() -> Iterator[OperationCounts]:
 
 
 METRICS = OperationCounter()
-"""The worker process's totals: every Azure adapter built by `functions.transform` counts here."""
+"""The worker process's totals: every Azure adapter wired by `adapters.wiring` counts here."""
 
 
 class CountedDeadLetters:

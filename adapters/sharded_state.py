@@ -1,8 +1,9 @@
 """The `StateStore` logic shared by the Table adapter and its in-memory twin.
 
 Both keep state in the layout of `adapters.entity` (shards, state rows, due-index rows, spill
-blobs) and differ only in five primitives: read a row, submit one entity-group transaction,
-query a shard's due-index rows, and write / read / delete spill blobs. The contract tests hold
+blobs), plan each commit with `adapters.state_plan` (pure, no I/O) and differ only in their
+primitives: read a row, submit one entity-group transaction, query a shard's due-index rows,
+and write / read / delete spill blobs. The contract tests hold
 both sets of primitives to the same behaviour, so the twin means what the adapter means.
 
 Cost model (SPEC 12 P2): a `commit` groups the changes of a batch by shard and sends one
@@ -19,34 +20,34 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from adapters.entity import (
     INDEX_PREFIX,
-    MAX_INLINE_BYTES,
-    MAX_SPILL_BYTES,
-    MAX_TRANSACTION_BYTES,
-    MAX_TRANSACTION_OPS,
+    LAYOUT_PARTITION,
+    LAYOUT_ROW,
     all_shards,
     id_of_index_row,
-    index_entity,
-    index_row_key,
-    index_slot,
     index_upper_bound,
     key_of_index_row,
-    payload_bytes,
     shard_of,
-    spill_name,
     state_blob,
-    state_entity,
 )
 from adapters.opcount import OperationCounter, OperationCounts
+from adapters.state_plan import (
+    ChangePlan,
+    KnownRow,
+    TableOp,
+    known_of,
+    pack_plans,
+    plan_change,
+)
 from transform.errors import ConcurrencyConflict, StateTooLarge, StorageUnavailable
 from transform.keys import safe_key
 from transform.ports import CommitResult, Delete, Put, StateChange
-from transform.state import ConversationState, decode_state, encode_state
+from transform.state import ConversationState, decode_state
 
 log = logging.getLogger(__name__)
 
@@ -71,44 +72,9 @@ class TransactionTooLarge(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class TableOp:
-    """One operation of an entity-group transaction; `etag` is an IfNotModified precondition."""
-
-    kind: Literal["create", "update", "upsert", "delete"]
-    entity: dict[str, Any]
-    etag: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Known:
-    """What must be known of a stored state row to change it atomically with its index row."""
-
-    etag: str
-    slot: int | None
-    spill: str | None
-
-
-@dataclass(frozen=True, slots=True)
 class _Cached:
     blob: bytes
-    known: _Known
-
-
-@dataclass(slots=True)
-class _Plan:
-    """The operations of one change, always sent in one transaction."""
-
-    conversation_id: str
-    partition_key: str
-    ops: list[TableOp]
-    size: int
-    blob: bytes | None = None
-    """The encoded state of a put (for the cache); None for a delete."""
-    slot: int | None = None
-    spill: str | None = None
-    upload: bytes | None = None
-    """Bytes to write to `spill` before the transaction."""
-    old_spill: str | None = None
+    known: KnownRow
 
 
 class ShardedStateStore(ABC):
@@ -198,6 +164,22 @@ class ShardedStateStore(ABC):
             self._presumed.discard(conversation_id)
         self._learn(new=new)
 
+    def adopt_layout(self) -> int | None:
+        """Use the shard count the table was created with; None while none is recorded.
+
+        Read-only: a tool that only looks must not fix the layout of a table it did not make.
+        """
+        row = self._read_row(LAYOUT_PARTITION, LAYOUT_ROW)
+        if row is None:
+            return None
+        self.shards = int(row[0]["Shards"])
+        return self.shards
+
+    def stored_row(self, conversation_id: str) -> dict[str, Any] | None:
+        """A conversation's state row as stored (for tools that show where state lives)."""
+        row = self._read_row(shard_of(conversation_id, self.shards), safe_key(conversation_id))
+        return None if row is None else row[0]
+
     def forget_all(self) -> None:
         """Drop the cache (a process restart, in tests)."""
         with self._cache_lock:
@@ -233,13 +215,13 @@ class ShardedStateStore(ABC):
         self._remember(conversation_id, _Cached(blob, known))
         return state, known.etag
 
-    def _read_state(self, partition_key: str, key: str) -> tuple[bytes, _Known] | None:
+    def _read_state(self, partition_key: str, key: str) -> tuple[bytes, KnownRow] | None:
         for _ in range(SPILL_READ_ATTEMPTS):
             row = self._read_row(partition_key, key)
             if row is None:
                 return None
             entity, etag = row
-            known = _known_of(entity, etag)
+            known = known_of(entity, etag)
             if known.spill is None:
                 return state_blob(entity), known
             blob = self._spill_read(known.spill)
@@ -270,7 +252,7 @@ class ShardedStateStore(ABC):
 
     def _commit(self, changes: Sequence[StateChange], now_ms: int | None) -> CommitResult:
         result = CommitResult()
-        plans: list[_Plan] = []
+        plans: list[ChangePlan] = []
         seen: set[str] = set()
         for change in changes:
             conversation_id = (
@@ -279,7 +261,7 @@ class ShardedStateStore(ABC):
             if conversation_id in seen:
                 raise ValueError(f"conversation {conversation_id[:80]!r} twice in one commit")
             seen.add(conversation_id)
-            known: _Known | None = None
+            known: KnownRow | None = None
             if change.etag is not None:
                 known = self._known(conversation_id, change.etag)
                 if known is None:
@@ -287,24 +269,24 @@ class ShardedStateStore(ABC):
                     self._forget(conversation_id)
                     continue
             try:
-                plans.append(_plan(change, known, now_ms, self.shards))
+                plans.append(plan_change(change, known, now_ms, self.shards))
             except StateTooLarge as e:
                 log.error("state too large conversation_id=%s: %s", conversation_id[:200], e)
                 result.too_large.add(conversation_id)
         for plan in plans:
             if plan.upload is not None and plan.spill is not None:
                 self._spill_write(plan.spill, plan.upload)  # before the row that points at it
-        by_shard: dict[str, list[_Plan]] = {}
+        by_shard: dict[str, list[ChangePlan]] = {}
         for plan in plans:
             by_shard.setdefault(plan.partition_key, []).append(plan)
         for partition_key, group in by_shard.items():
-            for transaction in _pack(group):
+            for transaction in pack_plans(group):
                 self._transact(partition_key, transaction, result)
         for plan in plans:
             self._clean_spill(plan, result)
         return result
 
-    def _known(self, conversation_id: str, etag: str) -> _Known | None:
+    def _known(self, conversation_id: str, etag: str) -> KnownRow | None:
         """The stored row's index slot and spill if its ETag is `etag`; None if it is not."""
         entry = self._cached(conversation_id)
         if entry is not None and entry.known.etag == etag:
@@ -314,13 +296,13 @@ class ShardedStateStore(ABC):
         )
         if row is None or row[1] != etag:
             return None
-        return _known_of(row[0], row[1])
+        return known_of(row[0], row[1])
 
-    def _transact(self, partition_key: str, plans: list[_Plan], result: CommitResult) -> None:
+    def _transact(self, partition_key: str, plans: list[ChangePlan], result: CommitResult) -> None:
         remaining = list(plans)
         while remaining:
             ops: list[TableOp] = []
-            owners: list[tuple[_Plan, int]] = []
+            owners: list[tuple[ChangePlan, int]] = []
             for plan in remaining:
                 for position, op in enumerate(plan.ops):
                     ops.append(op)
@@ -364,11 +346,11 @@ class ShardedStateStore(ABC):
                     assert etag is not None
                     result.etags[plan.conversation_id] = etag
                     self._settle_presumed(plan.conversation_id, new=True)
-                    known = _Known(etag, plan.slot, plan.spill)
+                    known = KnownRow(etag, plan.slot, plan.spill)
                     self._remember(plan.conversation_id, _Cached(plan.blob, known))
             return
 
-    def _clean_spill(self, plan: _Plan, result: CommitResult) -> None:
+    def _clean_spill(self, plan: ChangePlan, result: CommitResult) -> None:
         """Best effort: a failure leaves an unreferenced blob, never a broken state."""
         try:
             if plan.conversation_id in result.deleted and plan.old_spill is not None:
@@ -405,86 +387,6 @@ class ShardedStateStore(ABC):
                 seen.add(conversation_id)
                 ids.append(conversation_id)
         return ids
-
-
-def _known_of(entity: dict[str, Any], etag: str) -> _Known:
-    slot = entity.get("Slot")
-    spill = entity.get("Spill")
-    return _Known(etag, None if slot is None else int(slot), str(spill) if spill else None)
-
-
-def _plan(change: StateChange, known: _Known | None, now_ms: int | None, shards: int) -> _Plan:
-    """The operations of one change: the state row and, when its slot moves, its index rows."""
-    if isinstance(change, Delete):
-        assert known is not None
-        partition_key = shard_of(change.conversation_id, shards)
-        key = safe_key(change.conversation_id)
-        ops = [TableOp("delete", {"PartitionKey": partition_key, "RowKey": key}, known.etag)]
-        if known.slot is not None:
-            row = {"PartitionKey": partition_key, "RowKey": index_row_key(known.slot, key)}
-            ops.append(TableOp("delete", row))
-        return _Plan(change.conversation_id, partition_key, ops, 512, old_spill=known.spill)
-    state = change.state
-    conversation_id = state.conversation_id
-    blob = encode_state(state)
-    key = safe_key(conversation_id)
-    current = known.slot if known else None
-    slot = index_slot(change.deadline_ms, now_ms, current)
-    spill: str | None = None
-    if len(blob) > MAX_INLINE_BYTES:
-        if len(blob) > MAX_SPILL_BYTES:
-            raise StateTooLarge(
-                f"conversation {conversation_id[:80]!r}: state is {len(blob)} bytes compressed; "
-                f"the limit is {MAX_SPILL_BYTES}"
-            )
-        spill = spill_name(key, blob)
-    entity = state_entity(
-        conversation_id,
-        blob,
-        change.deadline_ms,
-        state.revision,
-        slot_ms=slot,
-        spill=spill,
-        shards=shards,
-    )
-    ops = [TableOp("create", entity) if known is None else TableOp("update", entity, known.etag)]
-    if current is not None and current != slot:
-        ops.append(
-            TableOp(
-                "delete",
-                {"PartitionKey": entity["PartitionKey"], "RowKey": index_row_key(current, key)},
-            )
-        )
-    if current != slot:
-        ops.append(TableOp("upsert", index_entity(conversation_id, slot, shards)))
-    return _Plan(
-        conversation_id,
-        entity["PartitionKey"],
-        ops,
-        sum(payload_bytes(op.entity) for op in ops),
-        blob=blob,
-        slot=slot,
-        spill=spill,
-        upload=blob if spill is not None else None,
-        old_spill=known.spill if known else None,
-    )
-
-
-def _pack(plans: list[_Plan]) -> Iterator[list[_Plan]]:
-    """Whole plans into transactions of at most 100 operations and about 3 MiB."""
-    batch: list[_Plan] = []
-    ops = size = 0
-    for plan in plans:
-        if batch and (
-            ops + len(plan.ops) > MAX_TRANSACTION_OPS or size + plan.size > MAX_TRANSACTION_BYTES
-        ):
-            yield batch
-            batch, ops, size = [], 0, 0
-        batch.append(plan)
-        ops += len(plan.ops)
-        size += plan.size
-    if batch:
-        yield batch
 
 
 __all__ = [

@@ -31,12 +31,8 @@ from azure.storage.blob import ContainerClient
 from adapters.azure_errors import storage_call
 from adapters.entity import INDEX_PREFIX, LAYOUT_PARTITION, LAYOUT_ROW, STATE_SHARDS
 from adapters.opcount import METRICS, OperationCounter
-from adapters.sharded_state import (
-    ShardedStateStore,
-    TableOp,
-    TransactionRefused,
-    TransactionTooLarge,
-)
+from adapters.sharded_state import ShardedStateStore, TransactionRefused, TransactionTooLarge
+from adapters.state_plan import TableOp
 from transform.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -56,13 +52,21 @@ class TableStateStore(ShardedStateStore):
         cache_size: int = 20_000,
         shards: int = STATE_SHARDS,
         presume_new: bool = True,
+        read_only: bool = False,
     ) -> None:
+        """`read_only`: never create the table or the container (tools that only look)."""
         super().__init__(counter, cache_size, shards, presume_new=presume_new)
+        self._read_only = read_only
         self._table = table
         self._spill = spill
         self._ready_lock = threading.Lock()
         self._table_ready = False
         self._spill_ready = False
+
+    @property
+    def where(self) -> str:
+        """The table's name (for messages and `ops state inspect`)."""
+        return str(self._table.table_name)
 
     # ------------------------------------------------------------------ setup
     def ensure_table(self) -> None:
@@ -126,7 +130,7 @@ class TableStateStore(ShardedStateStore):
             try:
                 entity = self._table.get_entity(partition_key, row_key, select=select)
             except ResourceNotFoundError as e:
-                if _is_table_missing(e):
+                if _is_table_missing(e) and not self._read_only:
                     self.ensure_table()
                 return None
         return _plain(entity), str(entity.metadata["etag"])
@@ -142,7 +146,7 @@ class TableStateStore(ShardedStateStore):
                 except RequestTooLargeError as e:
                     raise TransactionTooLarge(str(e)) from e
                 except TableTransactionError as e:
-                    code = str(getattr(e, "error_code", "") or "")
+                    code = _error_code(e)
                     if code == "TableNotFound" and attempt == 0:
                         # Deleted under us: recreate it, with the layout we already use.
                         self._table_ready = False
@@ -176,7 +180,8 @@ class TableStateStore(ShardedStateStore):
             except ResourceNotFoundError as e:
                 if not _is_table_missing(e):
                     raise
-                self.ensure_table()
+                if not self._read_only:
+                    self.ensure_table()
         for row in found:
             row.setdefault("PartitionKey", partition_key)
         return found[:limit]
@@ -207,8 +212,15 @@ class TableStateStore(ShardedStateStore):
                     self._spill.delete_blob(found)
 
 
+def _error_code(error: Exception) -> str:
+    """The service's error code; the SDK gives some as `TableErrorCode` members, whose `str()`
+    is the member's name, not its value."""
+    code = getattr(error, "error_code", None) or ""
+    return str(getattr(code, "value", code))
+
+
 def _is_table_missing(error: ResourceNotFoundError) -> bool:
-    return str(getattr(error, "error_code", "") or "") == "TableNotFound"
+    return _error_code(error) == "TableNotFound"
 
 
 def _plain(entity: Any) -> dict[str, Any]:

@@ -23,13 +23,18 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from adapters.memory import InMemoryDeadLetterSink, InMemoryRecordSink, ManualClock
+from adapters.memory import (
+    InMemoryDeadLetterSink,
+    InMemoryRecordSink,
+    InMemoryStateStore,
+    ManualClock,
+)
 from bench.common import generated_input, write_result
 from schemas.timestamps import ms_to_datetime
 from transform.errors import ConcurrencyConflict
 from transform.normalize import parse_delivery
 from transform.ports import CommitResult, Put, StateChange
-from transform.replay import replay
+from transform.replay import ReplayPorts, replay
 from transform.service import Delivery, TransformService, parse_batch
 from transform.state import ConversationState, Timing
 
@@ -116,7 +121,13 @@ def run_core(lines: list[bytes], batch_size: int = 100) -> int:
 
 def run_replay(lines: list[bytes]) -> int:
     """The shipped offline replay; returns micro-events processed."""
-    _, _, counts = replay(io.BytesIO(b"\n".join(lines) + b"\n"))
+    ports = ReplayPorts(
+        InMemoryStateStore(),
+        InMemoryRecordSink(),
+        InMemoryDeadLetterSink(),
+        ManualClock(ms_to_datetime(0)),
+    )
+    counts = replay(io.BytesIO(b"\n".join(lines) + b"\n"), ports)
     return counts.micro_events
 
 

@@ -5,10 +5,13 @@ DevstackError
  ├── PartStartError        a part (Azurite, emulator, host) did not become healthy
  └── HostError             the local Functions host cannot run the app
       ├── SettingError     an app setting or connection is missing or malformed
+      │                    (also an `adapters.settings.SettingsError`: one kind of error)
       └── IndexingError    function_app.py could not be loaded or indexed
 """
 
 from __future__ import annotations
+
+from adapters.settings import SettingsError
 
 
 class DevstackError(Exception):
@@ -27,7 +30,7 @@ class HostError(DevstackError):
     """The local Functions host cannot run the app as configured."""
 
 
-class SettingError(HostError):
+class SettingError(HostError, SettingsError):
     """An app setting or connection setting is missing or malformed."""
 
 

@@ -1,6 +1,7 @@
 """The local stack as a Python API: Azurite, the Event Hubs emulator and N Functions hosts.
 
-Used by `python -m devstack`, the test fixtures and the simulator's fault injection:
+One part per service (`devstack.parts`: Azurite, the Event Hubs emulator, the hosts), composed
+here. Used by `python -m devstack`, the test fixtures and the simulator's fault injection:
 
     stack = Stack(root, ports=StackPorts.free(), app_dir=root / "tests/apps/echo")
     stack.start()
@@ -11,32 +12,24 @@ Used by `python -m devstack`, the test fixtures and the simulator's fault inject
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import httpx
 import psutil
 
 from devstack import processes
-from devstack.azurite import (
-    AzuritePorts,
-    azurite_command,
-    azurite_healthy,
-    ensure_azurite_installed,
-)
-from devstack.errors import DevstackError, PartStartError
-from devstack.processes import ProcessSpec
+from devstack.errors import DevstackError
+from devstack.parts.azurite import AzuritePart, AzuritePorts
+from devstack.parts.eventhubs import EventHubsPart
+from devstack.parts.hosts import HostOptions, HostsPart
+from devstack.parts.processes import PartProcesses, PartStatus
 from devstack.settings import (
     DEFAULT_AMQP_PORT,
     DEFAULT_BLOB_PORT,
@@ -46,19 +39,17 @@ from devstack.settings import (
     DEFAULT_TABLE_PORT,
     LOCAL_SETTINGS_FILE,
     LOOPBACK,
-    dev_storage_connection_string,
     ensure_local_settings,
-    eventhubs_emulator_connection_string,
 )
 
 logger = logging.getLogger(__name__)
 
-AZURITE = "azurite"
-EVENTHUBS = "eventhubs"
+AZURITE = AzuritePart.NAME
+EVENTHUBS = EventHubsPart.NAME
 STATE_FILE = "stack.json"
 EVENTHUBS_CONFIG = Path("devstack") / "eventhubs.config.json"
-HOST_STATUS_STALE_S = 5.0
-PROBE_TIMEOUT_S = 2.0
+
+__all__ = ["AZURITE", "EVENTHUBS", "PartStatus", "Stack", "StackOptions", "StackPorts"]
 
 
 @dataclass(frozen=True)
@@ -105,16 +96,6 @@ class StackPorts:
         return self.http + instance
 
 
-@dataclass(frozen=True)
-class PartStatus:
-    """One row of `devstack status`."""
-
-    name: str
-    pid: int | None
-    healthy: bool
-    detail: str
-
-
 @dataclass
 class StackOptions:
     """What the stack runs; saved in `.devstack/stack.json` so `status`/`down` find it again."""
@@ -153,7 +134,7 @@ class StackOptions:
 
 
 class Stack:
-    """Start, stop, probe and fault-inject the parts of the local stack."""
+    """Start, stop, probe and fault-inject the parts of the local stack (composed below)."""
 
     def __init__(
         self,
@@ -207,6 +188,38 @@ class Stack:
     ) -> None:
         self.stop()
 
+    # ------------------------------------------------------------------ the parts
+    # Built on each use from the current options (`load` and `with_options` replace them).
+
+    @property
+    def parts(self) -> PartProcesses:
+        return PartProcesses(self.root, self.state_dir, self.startup_timeout_s)
+
+    @property
+    def azurite(self) -> AzuritePart:
+        return AzuritePart(self.parts, self.ports.azurite)
+
+    @property
+    def eventhubs(self) -> EventHubsPart:
+        ports = self.ports
+        return EventHubsPart(
+            self.parts,
+            amqp_port=ports.amqp,
+            health_port=ports.eventhubs_health,
+            config=self.eventhubs_config,
+        )
+
+    @property
+    def hosts(self) -> HostsPart:
+        options = HostOptions(
+            app_dir=self.options.app_dir,
+            settings_file=self.settings_file,
+            first_http_port=self.ports.http,
+            load_balancing_interval_s=self.options.load_balancing_interval_s,
+            ownership_expiration_s=self.options.ownership_expiration_s,
+        )
+        return HostsPart(self.parts, options, self.host_environment)
+
     # ------------------------------------------------------------------ paths and strings
 
     @property
@@ -215,31 +228,28 @@ class Stack:
 
     @property
     def logs_dir(self) -> Path:
-        return self.state_dir / "logs"
+        return self.parts.logs_dir
 
     @property
     def pid_dir(self) -> Path:
-        return self.state_dir / "pids"
+        return self.parts.pid_dir
 
     @property
     def storage_connection_string(self) -> str:
-        ports = self.ports
-        return dev_storage_connection_string(
-            blob_port=ports.blob, queue_port=ports.queue, table_port=ports.table
-        )
+        return self.azurite.connection_string
 
     @property
     def eventhub_connection_string(self) -> str:
-        return eventhubs_emulator_connection_string(self.ports.amqp)
+        return self.eventhubs.connection_string
 
     def http_base_url(self, instance: int = 0) -> str:
         return f"http://{LOOPBACK}:{self.ports.host_http(instance)}"
 
     def log_file(self, part: str) -> Path:
-        return self.logs_dir / f"{part}.log"
+        return self.parts.log_file(part)
 
     def host_status_file(self, instance: int) -> Path:
-        return self.state_dir / f"host-{instance}.status.json"
+        return self.hosts.status_file(instance)
 
     @property
     def eventhubs_config(self) -> Path:
@@ -270,31 +280,28 @@ class Stack:
         if host and self.options.instances:
             if self.options.settings_file is None:
                 ensure_local_settings(self.root)
+            hosts = self.hosts
             for instance in range(self.options.instances):
-                self.spawn_host(instance)
+                hosts.spawn(instance)
             for instance in range(self.options.instances):
-                timings[f"host-{instance}"] = self.wait_host_healthy(instance)
+                timings[f"host-{instance}"] = hosts.wait_healthy(instance)
         return timings
 
     def stop(self) -> None:
         """Stop every recorded part: hosts first (they checkpoint on the way out)."""
-        names = processes.recorded_names(self.pid_dir)
-        hosts = [n for n in names if n.startswith("host-")]
-        with ThreadPoolExecutor(max_workers=max(len(hosts), 1)) as pool:
-            list(pool.map(self._stop_part, hosts))
+        hosts = self.hosts
+        recorded = hosts.recorded()
+        with ThreadPoolExecutor(max_workers=max(len(recorded), 1)) as pool:
+            list(pool.map(hosts.stop, recorded))
         with ThreadPoolExecutor(max_workers=2) as pool:
-            list(pool.map(self._stop_part, (EVENTHUBS, AZURITE)))
+            list(pool.map(lambda stop: stop(), (self.eventhubs.stop, self.azurite.stop)))
 
     def status(self) -> list[PartStatus]:
         """Health of every part this stack is configured to run."""
-        rows = [self._service_status(AZURITE), self._service_status(EVENTHUBS)]
-        instances = set(range(self.options.instances))
-        instances.update(
-            int(n.removeprefix("host-"))
-            for n in processes.recorded_names(self.pid_dir)
-            if n.startswith("host-")
-        )
-        rows.extend(self._host_row(i) for i in sorted(instances))
+        rows = [self.azurite.status(), self.eventhubs.status()]
+        hosts = self.hosts
+        instances = set(range(self.options.instances)) | set(hosts.recorded())
+        rows.extend(hosts.status(i) for i in sorted(instances))
         return rows
 
     def healthy(self) -> bool:
@@ -304,81 +311,27 @@ class Stack:
 
     def start_azurite(self) -> float:
         """Start Azurite (data in `.devstack/azurite`) unless running; seconds to healthy."""
-        if self._running(AZURITE) is not None and azurite_healthy(self.ports.azurite):
-            return 0.0
-        ensure_azurite_installed(self.root)
-        data_dir = self.state_dir / "azurite"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        ports = self.ports
-        spec = ProcessSpec(
-            name=AZURITE,
-            command=azurite_command(self.root, data_dir, ports.azurite),
-            cwd=self.root,
-            log_file=self.log_file(AZURITE),
-            ports=(
-                ("Azurite Blob", ports.blob),
-                ("Azurite Queue", ports.queue),
-                ("Azurite Table", ports.table),
-            ),
-        )
-        return self._start_part(spec, lambda: azurite_healthy(ports.azurite))
+        return self.azurite.start()
 
     def stop_azurite(self, *, kill: bool = False) -> None:
-        self._stop_part(AZURITE, kill=kill)
+        self.azurite.stop(kill=kill)
 
     # ------------------------------------------------------------------ Event Hubs emulator
 
     def eventhubs_healthy(self) -> bool:
-        try:
-            answer = httpx.get(
-                f"http://{LOOPBACK}:{self.ports.eventhubs_health}/health", timeout=PROBE_TIMEOUT_S
-            )
-        except httpx.HTTPError:
-            return False
-        return answer.status_code == 200
+        return self.eventhubs.healthy()
 
     def start_eventhubs(self) -> float:
         """Start the Event Hubs emulator unless running; seconds to healthy."""
-        if self._running(EVENTHUBS) is not None and self.eventhubs_healthy():
-            return 0.0
-        config = self.eventhubs_config
-        if not config.exists():
-            msg = f"Event Hubs emulator config {config} is missing"
-            raise PartStartError(msg)
-        data_dir = self.state_dir / "eventhubs"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        ports = self.ports
-        spec = ProcessSpec(
-            name=EVENTHUBS,
-            command=(
-                sys.executable,
-                "-m",
-                "devstack.eventhubs",
-                "--config",
-                str(config),
-                "--host",
-                LOOPBACK,
-                "--port",
-                str(ports.amqp),
-                "--health-port",
-                str(ports.eventhubs_health),
-                "--data-dir",
-                str(data_dir),
-            ),
-            cwd=self.root,
-            log_file=self.log_file(EVENTHUBS),
-            ports=(("Event Hubs AMQP", ports.amqp), ("Event Hubs health", ports.eventhubs_health)),
-            env=self._python_env(),
-        )
-        return self._start_part(spec, self.eventhubs_healthy)
+        return self.eventhubs.start()
 
     def stop_eventhubs(self, *, kill: bool = False) -> None:
-        self._stop_part(EVENTHUBS, kill=kill)
+        self.eventhubs.stop(kill=kill)
 
     # ------------------------------------------------------------------ hosts
 
     def host_name(self, instance: int) -> str:
-        return f"host-{instance}"
+        return HostsPart.name(instance)
 
     def host_environment(self) -> dict[str, str]:
         """Environment of a host: connection settings pointing at this stack's ports.
@@ -387,7 +340,7 @@ class Stack:
         on non-standard ports still reaches its own Azurite and emulator. On the standard ports
         local.settings.json is left in charge.
         """
-        env = self._python_env()
+        env = self.parts.python_env()
         if self.ports != StackPorts():
             env.update(
                 {
@@ -401,69 +354,22 @@ class Stack:
 
     def spawn_host(self, instance: int) -> psutil.Process:
         """Launch host `instance` without waiting for it (see wait_host_healthy)."""
-        name = self.host_name(instance)
-        running = self._running(name)
-        if running is not None:
-            return running
-        status_file = self.host_status_file(instance)
-        with contextlib.suppress(FileNotFoundError):
-            status_file.unlink()
-        http_port = self.ports.host_http(instance)
-        spec = ProcessSpec(
-            name=name,
-            command=(
-                sys.executable,
-                "-m",
-                "devstack.host",
-                "--app-dir",
-                str(self.options.app_dir),
-                "--instance-id",
-                str(instance),
-                "--http-port",
-                str(http_port),
-                "--settings",
-                str(self.settings_file),
-                "--status-file",
-                str(status_file),
-                "--load-balancing-interval",
-                str(self.options.load_balancing_interval_s),
-                "--ownership-expiration",
-                str(self.options.ownership_expiration_s),
-            ),
-            cwd=self.root,
-            log_file=self.log_file(name),
-            ports=((f"host {instance} HTTP", http_port),),
-            env=self.host_environment(),
-        )
-        processes.ensure_ports_free(name, spec.ports)
-        return processes.spawn(spec, self.pid_dir)
+        return self.hosts.spawn(instance)
 
     def wait_host_healthy(self, instance: int) -> float:
-        name = self.host_name(instance)
-        process = self._running(name)
-        if process is None:
-            msg = f"{name} is not running. Last lines of {self.log_file(name)}:\n"
-            raise PartStartError(msg + processes.tail(self.log_file(name)))
-        return processes.wait_until_healthy(
-            name,
-            process,
-            lambda: self.host_healthy(instance),
-            log_file=self.log_file(name),
-            timeout_s=self.startup_timeout_s,
-        )
+        return self.hosts.wait_healthy(instance)
 
     def start_host(self, instance: int = 0) -> float:
         """Start host `instance` unless running; seconds to healthy."""
-        self.spawn_host(instance)
-        return self.wait_host_healthy(instance)
+        return self.hosts.start(instance)
 
     def stop_host(self, instance: int = 0) -> None:
         """SIGTERM: the host finishes its in-flight batch, checkpoints and releases partitions."""
-        self._stop_part(self.host_name(instance))
+        self.hosts.stop(instance)
 
     def kill_host(self, instance: int = 0) -> None:
         """SIGKILL: no checkpoint, no ownership release (partitions lapse after expiration)."""
-        self._stop_part(self.host_name(instance), kill=True)
+        self.hosts.stop(instance, kill=True)
 
     def restart_host(self, instance: int = 0, *, kill: bool = False) -> float:
         if kill:
@@ -474,32 +380,10 @@ class Stack:
 
     def host_status(self, instance: int = 0) -> dict[str, Any] | None:
         """The JSON status host `instance` writes every second (None before the first)."""
-        try:
-            document = json.loads(self.host_status_file(instance).read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            return None
-        return document if isinstance(document, dict) else None
+        return self.hosts.status_document(instance)
 
     def host_healthy(self, instance: int) -> bool:
-        process = self._running(self.host_name(instance))
-        status = self.host_status(instance)
-        if process is None or status is None:
-            return False
-        if status.get("pid") != process.pid or status.get("state") != "running":
-            return False
-        updated = datetime.fromisoformat(status["updated_at"])
-        if (datetime.now(UTC) - updated).total_seconds() > HOST_STATUS_STALE_S:
-            return False
-        port = status.get("http_port")
-        if port is None:
-            return True
-        try:
-            answer = httpx.get(
-                f"http://{LOOPBACK}:{port}/admin/host/status", timeout=PROBE_TIMEOUT_S
-            )
-        except httpx.HTTPError:
-            return False
-        return answer.status_code == 200
+        return self.hosts.healthy(instance)
 
     def wait_for(self, condition: Any, timeout_s: float, interval_s: float = 0.2) -> bool:
         """Poll `condition()` until true or timeout (a convenience for tests and fault runs)."""
@@ -512,79 +396,9 @@ class Stack:
 
     # ------------------------------------------------------------------ internals
 
-    def _python_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        existing = env.get("PYTHONPATH")
-        env["PYTHONPATH"] = str(self.root) + (os.pathsep + existing if existing else "")
-        env["PYTHONUNBUFFERED"] = "1"
-        return env
-
     def _save_state(self) -> None:
         state = self.state_dir / STATE_FILE
         state.write_text(json.dumps(self.options.to_json(), indent=1), encoding="utf-8")
-
-    def _running(self, name: str) -> psutil.Process | None:
-        return processes.recorded_process(self.pid_dir, name)
-
-    def _start_part(self, spec: ProcessSpec, is_healthy: Any) -> float:
-        processes.ensure_ports_free(spec.name, spec.ports)
-        process = processes.spawn(spec, self.pid_dir)
-        try:
-            return processes.wait_until_healthy(
-                spec.name,
-                process,
-                is_healthy,
-                log_file=spec.log_file,
-                timeout_s=self.startup_timeout_s,
-            )
-        except PartStartError:
-            processes.stop_process(process, spec.name, timeout_s=5)
-            processes.forget(self.pid_dir, spec.name)
-            raise
-
-    def _stop_part(self, name: str, *, kill: bool = False) -> None:
-        process = self._running(name)
-        if process is not None:
-            if kill:
-                processes.kill_process(process, name)
-            else:
-                processes.stop_process(process, name)
-        processes.forget(self.pid_dir, name)
-
-    def _service_status(self, name: str) -> PartStatus:
-        process = self._running(name)
-        ports = self.ports
-        if name == AZURITE:
-            healthy = azurite_healthy(ports.azurite)
-            detail = f"blob {ports.blob}, queue {ports.queue}, table {ports.table}"
-        else:
-            healthy = self.eventhubs_healthy()
-            detail = f"amqp {ports.amqp}, health {ports.eventhubs_health}"
-        if process is None:
-            healthy = False
-            detail = "not running"
-        return PartStatus(name, process.pid if process else None, healthy, detail)
-
-    def _host_row(self, instance: int) -> PartStatus:
-        name = self.host_name(instance)
-        process = self._running(name)
-        if process is None:
-            return PartStatus(name, None, False, "not running")
-        status = self.host_status(instance) or {}
-        healthy = self.host_healthy(instance)
-        owned = sorted(
-            {
-                p
-                for listener in status.get("listeners", [])
-                for p in listener.get("owned_partitions", [])
-            }
-        )
-        detail = f"{status.get('state', 'starting')}, http {status.get('http_port')}"
-        if owned:
-            detail += f", partitions {','.join(owned)}"
-        if status.get("error"):
-            detail += f", error: {status['error']}"
-        return PartStatus(name, process.pid, healthy, detail)
 
     def iter_logs(self) -> Iterator[Path]:
         yield from sorted(self.logs_dir.glob("*.log"))

@@ -1,1 +1,4 @@
-"""Azure Functions blueprints: translate triggers into core calls and results into responses."""
+"""Azure Functions blueprints: translate triggers into core calls and results into responses.
+
+A shell: the services and their adapters come from `adapters.wiring`, once per worker.
+"""

@@ -1,8 +1,9 @@
 """HTTP ingest blueprint: `POST /api/v1/genesys/events` and `GET /api/health` (SPEC 6).
 
 It only translates: `HttpRequest` → `ingest.accept.Request` → `IngestService` → `HttpResponse`.
-The service, the Event Hubs producer and the dead-letter writer are built once per worker
-process from the app settings, on the first request, and the producer is closed at exit.
+The service, the Event Hubs producer and the dead-letter writer are wired once per worker
+process from the app settings (`adapters.wiring.ingest_runtime`), on the first request, and the
+producer is closed at exit.
 """
 
 from __future__ import annotations
@@ -10,23 +11,18 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import azure.functions as func
 import orjson
 
-from adapters.blob_deadletters import AsyncBlobDeadLetterSink
-from adapters.eventhub_producer import EventHubPublisher
+from adapters.settings import IngestSettings, SettingsError
+from adapters.wiring import IngestRuntime, ingest_runtime
 from functions import telemetry
-from functions.settings import IngestSettings, SettingsError
-from ingest.accept import AcceptanceLimits, Request, lower_headers
-from ingest.breaker import CircuitBreaker
+from ingest.accept import Request, lower_headers
 from ingest.errors import NotConfigured, Unavailable
-from ingest.metrics import REGISTRY, MetricsRegistry
-from ingest.service import Answer, IngestConfig, IngestService, unavailable_answer
+from ingest.service import Answer, unavailable_answer
 from schemas.timestamps import datetime_to_ms
 
 log = logging.getLogger(__name__)
@@ -34,48 +30,6 @@ log = logging.getLogger(__name__)
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves __init__ untyped
 
 NOT_CONFIGURED_RETRY_AFTER_SECONDS = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class IngestRuntime:
-    """What one worker process keeps between requests."""
-
-    settings: IngestSettings
-    service: IngestService
-    publisher: EventHubPublisher
-    dead_letters: AsyncBlobDeadLetterSink
-
-
-def build_runtime(settings: IngestSettings, metrics: MetricsRegistry = REGISTRY) -> IngestRuntime:
-    """Wire the service to the Azure adapters (nothing connects until first use)."""
-    publisher = EventHubPublisher(settings.eventhub, settings.eventhub_name)
-    dead_letters = AsyncBlobDeadLetterSink(settings.dead_letters, settings.deadletter_container)
-    secret = (
-        settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else None
-    )
-    config = IngestConfig(
-        limits=AcceptanceLimits(
-            max_body_bytes=settings.max_body_bytes,
-            max_payloads=settings.max_payloads,
-            max_micro_events=settings.max_micro_events,
-            max_event_bytes=settings.max_event_bytes,
-        ),
-        secret=secret,
-        send_timeout_seconds=settings.send_timeout_seconds,
-        retry_after_seconds=settings.retry_after_seconds,
-    )
-    breaker = CircuitBreaker(
-        settings.breaker_failure_threshold, settings.breaker_open_seconds, time.monotonic
-    )
-    service = IngestService(
-        publisher=publisher,
-        dead_letters=dead_letters,
-        breaker=breaker,
-        config=config,
-        monotonic=time.monotonic,
-        metrics=metrics,
-    )
-    return IngestRuntime(settings, service, publisher, dead_letters)
 
 
 _runtime: IngestRuntime | None = None
@@ -88,7 +42,7 @@ def runtime() -> IngestRuntime:
     if _runtime is None:
         with _runtime_lock:
             if _runtime is None:
-                built = build_runtime(IngestSettings.from_env())
+                built = ingest_runtime(IngestSettings.from_env())
                 atexit.register(built.publisher.close_at_exit)
                 log.info(
                     "ingest ready eventhub=%s connection=%s deadletters=%s signature=%s",
@@ -114,8 +68,7 @@ async def close_runtime() -> None:
     """Close the runtime's clients (for hosts and tests that shut down in-loop)."""
     current = install_runtime(None)
     if current is not None:
-        await current.publisher.close()
-        await current.dead_letters.close()
+        await current.close()
 
 
 def _response(answer: Answer) -> func.HttpResponse:

@@ -2,7 +2,7 @@
 
 Nothing new is counted on the hot paths. The figures the app already keeps are read when the
 exporter collects (once a minute): ingest's `ingest.metrics.REGISTRY`, the transform's
-`functions.transform.TOTALS` (its `Counts`), and the adapters' storage requests
+`functions.totals.TOTALS` (its `Counts`), and the adapters' storage requests
 (`adapters.opcount.METRICS`). The blueprints add only latencies (`observe`), and a timer here
 probes what no invocation sees: consumer lag per partition and open conversations.
 
@@ -23,13 +23,19 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
+from adapters import lag as lag_module
 from adapters.opcount import METRICS, OperationCounter, OperationCounts
+from adapters.settings import HubSettings, TransformSettings
+from adapters.state_reader import StateReader
+from adapters.wiring import checkpoint_store, hub_address, hub_reader, state_reader
+from functions.totals import TOTALS
 from ingest import metrics as ingest_metrics
 from ingest.metrics import LATENCY_BUCKETS_MS, Histogram, MetricsRegistry
+from schemas.timestamps import datetime_to_ms
 from transform.service import Counts
 
 if TYPE_CHECKING:  # OpenTelemetry costs ~0.2 s to import: only a configured worker loads it
@@ -89,7 +95,7 @@ class Sources:
     ingest: MetricsRegistry = ingest_metrics.REGISTRY
     storage: OperationCounter = METRICS
     transform: Callable[[], tuple[Counts, dict[str, int]]] | None = None
-    """Counts plus batches / timer runs / parked; default: `functions.transform.TOTALS`."""
+    """Counts plus batches / timer runs / parked; default: `functions.totals.TOTALS`."""
 
 
 @dataclass(slots=True)
@@ -205,17 +211,7 @@ class Telemetry:
     def _transform_totals(self) -> tuple[Counts, dict[str, int]]:
         if self._sources.transform is not None:
             return self._sources.transform()
-        from functions.transform import TOTALS  # lazily: that module calls this one
-
-        with TOTALS.lock:
-            counts = Counts()
-            counts.add(TOTALS.counts)
-            extra = {
-                "batches": TOTALS.batches,
-                "timer_runs": TOTALS.timer_runs,
-                "parked": TOTALS.parked,
-            }
-        return counts, extra
+        return TOTALS.read()
 
     def _transform(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def read(_: CallbackOptions) -> Iterable[Observation]:
@@ -339,10 +335,8 @@ class Probed:
 
 def probe(env: Mapping[str, str], telemetry: Telemetry, now: datetime | None = None) -> Probed:
     """Measure lag per partition and open conversations, and hand them to `telemetry`."""
-    from ops.lag import measure
-    from ops.settings import hub_settings
-
-    rows = measure(hub_settings(env))
+    hub = HubSettings.from_env(env)
+    rows = lag_module.measure(hub_reader(hub), checkpoint_store(hub), hub_address(hub))
     lag = {row.partition: row.lag for row in rows}
     telemetry.set_lag(lag)
     open_count = _open_conversations(env, now or datetime.now(UTC))
@@ -351,40 +345,21 @@ def probe(env: Mapping[str, str], telemetry: Telemetry, now: datetime | None = N
     return Probed(lag, open_count)
 
 
-_probe_stores: dict[tuple[str, str], Any] = {}
+_probe_readers: dict[tuple[str, str], StateReader] = {}
 
 
 def _open_conversations(env: Mapping[str, str], now: datetime) -> int | None:
     """Conversations whose next deadline is within the idle window: not finalized yet.
 
-    Finalized conversations wait for their purge (retention, days away), so the due index up
-    to now + idle timeout holds the open ones (plus revisions owed and the few purged soon).
-    The store counts into its own counter: the probe is no part of the consumer's figures.
+    The reader counts into its own counter: the probe is no part of the consumer's figures.
     """
-    from adapters.entity import SPILL_CONTAINER
-    from adapters.table_state import TableStateStore
-    from functions.settings import TransformSettings
-    from functions.transform import table_service
-    from ops.clients import blobs
-    from ops.state import adopt_layout
-    from schemas.timestamps import datetime_to_ms
-
     settings = TransformSettings.from_env(env)
     key = (settings.state.describe(), settings.state_table)
-    store = _probe_stores.get(key)
-    if store is None:
-        table = table_service(settings.state).get_table_client(settings.state_table)
-        store = TableStateStore(
-            table,
-            blobs(settings.state).get_container_client(SPILL_CONTAINER),
-            counter=OperationCounter(),
-            cache_size=0,
-            presume_new=False,
-        )
-        adopt_layout(store, table)
-        _probe_stores[key] = store
-    horizon = datetime_to_ms(now) + round(settings.idle_timeout_seconds * 1000)
-    return len(store.due(horizon, OPEN_CONVERSATIONS_LIMIT))
+    reader = _probe_readers.get(key)
+    if reader is None:
+        reader = _probe_readers[key] = state_reader(settings)
+    horizon = datetime_to_ms(now) + settings.timing.idle_ms
+    return reader.open_conversations(horizon, OPEN_CONVERSATIONS_LIMIT)
 
 
 @bp.function_name("telemetry_probe")

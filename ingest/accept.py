@@ -1,9 +1,10 @@
 """The acceptance core: (raw body, headers) → a plan of Event Hubs events and dead letters.
 
 Pure: no Azure, no clock, no environment. The time a request was received and its message id
-come in as values. Validation is the transform's own (`transform.normalize.normalize_payload`),
-so a payload accepted here is one the consumer can apply, and one rejected here would have been
-dead-lettered there too.
+come in as values. Parsing and validation are the transform's own (`transform.normalize`:
+`decode_delivery`, `normalize_payload`), so a payload accepted here is one the consumer can
+apply, one rejected here would have been dead-lettered there too, and for the same reason in
+the same words.
 
 A payload with at least one good micro-event is accepted whole, even if some of its envelope
 details are bad: the transform applies the good ones and dead-letters the payload once (SPEC 7),
@@ -19,15 +20,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from ingest.errors import BodyTooLarge, SignatureMismatch, UnsupportedContentType
 from schemas.record import DeadLetter
 from schemas.timestamps import iso_ms
 from schemas.wire import conversation_id_of, detect_format
 from transform.deadletters import dead_letter_id, make_dead_letter
 from transform.jsontext import dump_json
-from transform.normalize import UTF8_BOM, Rejection, RejectReason, normalize_payload
+from transform.normalize import Rejection, RejectReason, decode_delivery, normalize_payload
 
 SIGNATURE_HEADER = "x-signature-256"
 SIGNATURE_PREFIX = "sha256="
@@ -211,30 +210,17 @@ def plan(request: Request, limits: AcceptanceLimits) -> Plan:
     body = request.body
     digest = hashlib.sha256(body).hexdigest()
     letters = _Letters(request, digest)
-    text = body[len(UTF8_BOM) :] if body.startswith(UTF8_BOM) else body
-    if not text.strip():
-        letters.add(Rejection(RejectReason.EMPTY, "the body is empty", body, None))
+    decoded = decode_delivery(body)
+    text = decoded.text
+    items = decoded.payloads
+    if len(items) > limits.max_payloads:
+        raise BodyTooLarge(
+            f"the body holds {len(items)} payloads; the limit is {limits.max_payloads} "
+            "(INGEST_MAX_PAYLOADS): split the array over several requests"
+        )
+    if decoded.rejection is not None:
+        letters.add(decoded.rejection)
         return letters.plan_without_events(payloads=0)
-    try:
-        document = orjson.loads(text)
-    except orjson.JSONDecodeError as e:
-        error = f"the body is not JSON: {e}"
-        letters.add(Rejection(RejectReason.INVALID_JSON, error, body, None))
-        return letters.plan_without_events(payloads=0)
-
-    if isinstance(document, list):
-        if len(document) > limits.max_payloads:
-            raise BodyTooLarge(
-                f"the body holds {len(document)} payloads; the limit is {limits.max_payloads} "
-                "(INGEST_MAX_PAYLOADS): split the array over several requests"
-            )
-        if not document:
-            error = "the body is an empty JSON array: send at least one payload"
-            letters.add(Rejection(RejectReason.EMPTY, error, body, None))
-            return letters.plan_without_events(payloads=0)
-        items: list[tuple[int | None, object]] = list(enumerate(document))
-    else:
-        items = [(None, document)]
 
     weight = sum(_micro_event_weight(payload) for _, payload in items)
     if weight > limits.max_micro_events:

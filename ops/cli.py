@@ -8,7 +8,6 @@ answer; `lag` exits 6 when a partition is flagged (ahead of the hub, or expired 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -21,17 +20,24 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from devstack.errors import SettingError
-from devstack.settings import load_local_settings
-from ops import clients
+from adapters import lag as lag_module
+from adapters import wiring
+from adapters.deadletter_store import REPLAY_STATUS, REPLAYED_AT, DeadLetterStore
+from adapters.errors import Unreachable
+from adapters.settings import (
+    HubSettings,
+    IngestSettings,
+    SettingsError,
+    TransformSettings,
+    app_environment,
+)
+from adapters.webhook import RetryPolicy
 from ops import deadletters as dl
-from ops import lag as lag_module
 from ops import reset as reset_module
 from ops import state as state_module
-from ops.errors import ConfigError, OpsError
+from ops.errors import SETTINGS_EXIT, UNREACHABLE_EXIT, NotFound, OpsError, UsageError
 from ops.genesys.cli import app as genesys_app
-from ops.settings import hub_settings, ingest_settings, transform_settings
-from simulator.delivery import RetryPolicy
+from transform.errors import StorageUnavailable
 
 FLAGGED_EXIT = 6
 
@@ -65,23 +71,24 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 def load_env(settings_file: Path | None) -> dict[str, str]:
     """The environment over the settings file's Values (like `func start`)."""
-    path = settings_file or Path("local.settings.json")
-    if settings_file is not None and not path.exists():
-        raise ConfigError(f"settings file {path} does not exist")
-    try:
-        values = load_local_settings(path).values if path.exists() else {}
-    except SettingError as e:
-        raise ConfigError(str(e)) from e
-    return {**values, **os.environ}
+    return app_environment(settings_file)
 
 
 @contextmanager
 def _errors() -> Iterator[None]:
+    code: int
     try:
         yield
+        return
     except OpsError as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        raise typer.Exit(e.exit_code) from e
+        error: Exception = e
+        code = e.exit_code
+    except SettingsError as e:
+        error, code = e, SETTINGS_EXIT
+    except (Unreachable, StorageUnavailable) as e:
+        error, code = e, UNREACHABLE_EXIT
+    console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code) from error
 
 
 def _print_json(value: Any) -> None:
@@ -97,8 +104,10 @@ def _when(value: datetime | None) -> str:
 def lag(*, settings: SettingsOption = None, as_json: JsonOption = False) -> None:
     """Per partition: last enqueued sequence number, checkpoint, events behind."""
     with _errors():
-        hub = hub_settings(load_env(settings))
-        rows = lag_module.measure(hub)
+        hub = HubSettings.from_env(load_env(settings))
+        rows = lag_module.measure(
+            wiring.hub_reader(hub), wiring.checkpoint_store(hub), wiring.hub_address(hub)
+        )
     if as_json:
         _print_json(
             {
@@ -182,12 +191,21 @@ def checkpoint_reset(
     """Move checkpoints so the consumer resumes at the start, the latest, a time or a number."""
     with _errors():
         if bool(partition) == all_partitions:
-            raise ConfigError("name the partitions with --partition, or pass --all (not both)")
+            raise UsageError("name the partitions with --partition, or pass --all (not both)")
         if at_time is not None and at_time.tzinfo is None:
             at_time = at_time.replace(tzinfo=UTC)
         where = reset_module.Where(to, time=at_time, sequence=sequence)
-        hub = hub_settings(load_env(settings))
-        moved = reset_module.reset(hub, where, partition or (), force=force, dry_run=dry_run)
+        hub = HubSettings.from_env(load_env(settings))
+        moved = reset_module.reset(
+            wiring.hub_reader(hub),
+            wiring.checkpoint_store(hub),
+            wiring.hub_address(hub),
+            where,
+            partition or (),
+            now=datetime.now(UTC),
+            force=force,
+            dry_run=dry_run,
+        )
     if as_json:
         _print_json(
             [
@@ -251,10 +269,25 @@ def _filters(
     return dl.Filters(stage, reason, day(since), day(until), replayed)
 
 
-def _letters(env: dict[str, str]) -> dl.DeadLetterStore:
-    transform = transform_settings(env)
-    service = clients.blobs(transform.state)
-    return dl.DeadLetterStore(service.get_container_client(transform.deadletter_container))
+def _letters(env: dict[str, str]) -> DeadLetterStore:
+    return wiring.deadletter_store(wiring.output_of(TransformSettings.from_env(env)))
+
+
+def _find(store: DeadLetterStore, key: str) -> str:
+    name = store.find(key)
+    if name is None:
+        raise NotFound(
+            f"no dead letter {key!r} in container {store.name!r}; "
+            "`python -m ops deadletters list` shows the ids and names there are"
+        )
+    return name
+
+
+def _read(store: DeadLetterStore, name: str) -> tuple[Any, dict[str, str]]:
+    found = store.read(name)
+    if found is None:
+        raise NotFound(f"no dead letter blob {name!r} in container {store.name!r}")
+    return found
 
 
 @deadletters_app.command("list")
@@ -272,7 +305,8 @@ def deadletters_list(
     """Dead letters by stage, reason and day."""
     with _errors():
         store = _letters(load_env(settings))
-        items = list(store.list(_filters(stage, reason, since, until, replayed), limit))
+        chosen = _filters(stage, reason, since, until, replayed)
+        items = list(store.list(chosen.prefix(), chosen.keep, limit))
     if as_json:
         _print_json([_listed(item) for item in items])
         return
@@ -291,7 +325,7 @@ def deadletters_list(
     console.print(table)
 
 
-def _listed(item: dl.Listed) -> dict[str, Any]:
+def _listed(item: Any) -> dict[str, Any]:
     return {
         "name": item.name,
         "stage": item.stage,
@@ -313,8 +347,8 @@ def deadletters_show(
     """One dead letter: where it came from, why, and its original bytes."""
     with _errors():
         store = _letters(load_env(settings))
-        name = store.find(key)
-        letter, metadata = store.read(name)
+        name = _find(store, key)
+        letter, metadata = _read(store, name)
     if as_json:
         _print_json({"blob": name, "metadata": metadata, "letter": letter.model_dump()})
         return
@@ -325,7 +359,7 @@ def deadletters_show(
     raw = document.pop("raw")
     for field, value in document.items():
         table.add_row(field, str(value))
-    for field in (dl.REPLAYED_AT, dl.REPLAY_STATUS):
+    for field in (REPLAYED_AT, REPLAY_STATUS):
         if field in metadata:
             table.add_row(field, metadata[field])
     console.print(table)
@@ -373,37 +407,34 @@ def deadletters_replay(
         store = _letters(env)
         filters = _filters(stage, reason, since, until, replayed)
         if keys:
-            names = [store.find(key) for key in keys]
+            names = [_find(store, key) for key in keys]
         elif any(v is not None for v in (stage, reason, since, until, replayed)):
-            names = [item.name for item in store.list(filters, limit)]
+            names = [item.name for item in store.list(filters.prefix(), filters.keep, limit)]
         else:
-            raise ConfigError(
+            raise UsageError(
                 "name the dead letters to replay, or select them with --stage/--reason/--since/"
                 "--until/--not-replayed"
             )
-        loaded = [(name, *store.read(name)) for name in names]
+        loaded = [(name, *_read(store, name)) for name in names]
         letters = [(name, letter) for name, letter, _ in loaded]
         if dry_run:
             results = [dl.Replayed(name, 0, "dry-run", "") for name in names]
         elif to is ReplayTo.url:
             if not url:
-                raise ConfigError(
+                raise UsageError(
                     "--to url needs --url https://<app>.azurewebsites.net/api/v1/genesys/events"
                 )
-            ingest = ingest_settings(env)
-            secret = (
-                ingest.webhook_secret.get_secret_value().encode() if ingest.webhook_secret else None
-            )
             policy = RetryPolicy(retries=retries)
+            secret = IngestSettings.from_env(env).secret_bytes
             results = dl.replay_to_url(
                 letters, url, function_key=function_key, secret=secret, policy=policy
             )
         else:
-            results = dl.replay_to_hub(letters, ingest_settings(env))
+            results = dl.replay_to_hub(letters, IngestSettings.from_env(env))
         if not dry_run:
             for (name, _, metadata), result in zip(loaded, results, strict=True):
                 if result.outcome in ("accepted", "rejected"):
-                    store.mark_replayed(name, metadata, result.outcome)
+                    store.mark_replayed(name, metadata, result.outcome, datetime.now(UTC))
     if as_json:
         _print_json([_replayed(r) for r in results])
     else:
@@ -432,9 +463,14 @@ def state_inspect(
 ) -> None:
     """A conversation's decoded state, where it is stored, and its record's revision."""
     with _errors():
-        transform = transform_settings(load_env(settings))
-        timing = state_module.timing_of(transform)
-        inspected = state_module.inspect(transform, conversation_id)
+        transform = TransformSettings.from_env(load_env(settings))
+        timing = transform.timing
+        inspected = state_module.inspect(
+            wiring.state_reader(transform),
+            wiring.record_reader(wiring.output_of(transform)),
+            conversation_id,
+            f"table {transform.state_table!r}",
+        )
     facts = state_module.summary(inspected, timing)
     listed = state_module.events(inspected.state) if with_events else None
     if as_json:

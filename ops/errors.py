@@ -1,13 +1,19 @@
 """The ops tools' errors; each knows its exit code, and its message says what to do.
 
 OpsError                 exit 1
- ├── ConfigError         exit 2: a setting or an argument is missing or malformed
+ ├── UsageError          exit 2: an argument is missing or malformed
  ├── NotFound            exit 3: the conversation, dead letter or partition does not exist
- ├── Refused             exit 4: unsafe while the consumer owns the partitions (see --force)
- └── Unreachable         exit 5: Event Hubs or Storage did not answer
+ └── Refused             exit 4: unsafe while the consumer owns the partitions (see --force)
+
+Two more come from the adapters and are mapped by the CLI: a setting missing or malformed
+(`adapters.settings.SettingsError`, exit 2) and a service that did not answer
+(`adapters.errors.Unreachable`, `transform.errors.StorageUnavailable`, exit 5).
 """
 
 from __future__ import annotations
+
+SETTINGS_EXIT = 2
+UNREACHABLE_EXIT = 5
 
 
 class OpsError(Exception):
@@ -16,8 +22,8 @@ class OpsError(Exception):
     exit_code = 1
 
 
-class ConfigError(OpsError):
-    """A setting or an argument is missing or malformed."""
+class UsageError(OpsError):
+    """An argument is missing or malformed."""
 
     exit_code = 2
 
@@ -32,9 +38,3 @@ class Refused(OpsError):
     """The operation is unsafe right now."""
 
     exit_code = 4
-
-
-class Unreachable(OpsError):
-    """A service did not answer."""
-
-    exit_code = 5

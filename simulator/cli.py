@@ -18,13 +18,14 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from simulator import cli_pipeline, profiles
-from simulator.blob_source import BlobRecordSource
+from adapters.settings import OutputSettings, app_environment
+from simulator import cli_pipeline
 from simulator.cli_common import Profile, errors
 from simulator.errors import ExitCode
-from simulator.generate import DELIVERIES_FILE, write
-from simulator.generate import generate as generate_dataset
-from simulator.model import FORMATS
+from simulator.generate import profiles
+from simulator.generate.dataset import DELIVERIES_FILE, write
+from simulator.generate.dataset import generate as generate_dataset
+from simulator.generate.model import FORMATS
 from simulator.report import (
     RichProgress,
     generate_summary,
@@ -33,12 +34,14 @@ from simulator.report import (
     show_verify,
     write_json,
 )
-from simulator.sendlog import SEND_LOG_FILE, allowances, read_log
-from simulator.settings import environment, storage_target
-from simulator.sources import OfflineReplaySource
+from simulator.send.sendlog import SEND_LOG_FILE, allowances, read_log
 from simulator.timeutil import DEFAULT_START
-from simulator.verify import DEFAULT_IDLE_SECONDS, Allowances, load_expected
-from simulator.verify import verify as verify_dataset
+from simulator.verify.blob_source import BlobRecordSource
+from simulator.verify.expected import load_expected
+from simulator.verify.sources import OfflineReplaySource
+from simulator.verify.verdict import Allowances
+from simulator.verify.verdict import verify as verify_dataset
+from transform.state import DEFAULT_IDLE_SECONDS
 
 app = typer.Typer(
     name="simulator",
@@ -276,7 +279,7 @@ def verify(
             envvar="SIM_SETTINGS",
             metavar="FILE",
             help="App settings for the Blob source (default: ./local.settings.json; the "
-            "environment wins over it).",
+            "environment wins over it; /dev/null: the environment only).",
         ),
     ] = None,
     send_log: Annotated[
@@ -310,7 +313,7 @@ def verify(
         if offline is not None:
             source = OfflineReplaySource(offline)
         else:
-            source = BlobRecordSource(storage_target(environment(settings)))
+            source = BlobRecordSource(OutputSettings.from_env(app_environment(settings)))
         with progress_bar(err, quiet=quiet) as bar:
             task = bar.add_task("comparing records", total=source.count())
             report = verify_dataset(

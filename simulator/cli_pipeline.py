@@ -9,22 +9,23 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from adapters.webhook import RetryPolicy
 from simulator.cli_common import Profile, errors
-from simulator.delivery import Delivery, RetryPolicy, read_deliveries
 from simulator.errors import ExitCode, PipelineError
-from simulator.faults import FAULT_KINDS, FaultPlan
-from simulator.generate import DELIVERIES_FILE
-from simulator.replay_source import BLOB_SOURCE, Filters, load
+from simulator.generate.dataset import DELIVERIES_FILE
 from simulator.report import show_verify
-from simulator.run_report import table as run_table
-from simulator.runner import REPORT_HTML, REPORT_JSON, RunConfig, RunResult
-from simulator.runner import run as run_pipeline
-from simulator.runstack import Tuning
-from simulator.send_report import send_progress, send_table
-from simulator.sending import TargetSpec
-from simulator.sending import send as send_deliveries
-from simulator.sendlog import SEND_LOG_FILE, write_log
-from simulator.stats import SendSummary
+from simulator.run.faults import FAULT_KINDS, FaultPlan
+from simulator.run.run_report import table as run_table
+from simulator.run.runner import REPORT_HTML, REPORT_JSON, RunConfig, RunResult
+from simulator.run.runner import run as run_pipeline
+from simulator.run.runstack import Tuning
+from simulator.send.delivery import Delivery, read_deliveries
+from simulator.send.replay_source import BLOB_SOURCE, Filters, load
+from simulator.send.send_report import send_progress, send_table
+from simulator.send.sending import TargetSpec
+from simulator.send.sending import send as send_deliveries
+from simulator.send.sendlog import SEND_LOG_FILE, write_log
+from simulator.send.stats import SendSummary
 
 Target = Annotated[
     str | None,
@@ -75,7 +76,8 @@ Settings = Annotated[
     typer.Option(
         envvar="SIM_SETTINGS",
         metavar="FILE",
-        help="App settings for --eventhub and Blob (default ./local.settings.json).",
+        help="App settings for --eventhub and Blob (default ./local.settings.json; "
+        "/dev/null: the environment only).",
     ),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", envvar="SIM_QUIET", help="No progress bars.")]

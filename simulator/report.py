@@ -20,9 +20,9 @@ from rich.progress import (
 from rich.table import Table
 
 from simulator.errors import OutputError
-from simulator.formats import dumps
-from simulator.profiles import PROFILES, Knobs
-from simulator.verify import Report
+from simulator.generate.formats import dumps
+from simulator.generate.profiles import PROFILES, Knobs
+from simulator.verify.verdict import Report
 
 
 class RichProgress:

@@ -1,4 +1,8 @@
-"""`python -m transform replay INPUT.jsonl --out DIR [--batch-size N]` (SPEC 9)."""
+"""`python -m transform replay INPUT.jsonl --out DIR [--batch-size N]` (SPEC 9).
+
+The one place in the core that wires adapters: the replay runs on the in-memory twins of the
+storage ports and a manual clock (SPEC 9: no Azure at all).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,15 @@ from typing import Annotated
 import orjson
 import typer
 
-from transform.replay import replay_file
-from transform.state import Timing
+from adapters.memory import (
+    InMemoryDeadLetterSink,
+    InMemoryRecordSink,
+    InMemoryStateStore,
+    ManualClock,
+)
+from schemas.timestamps import ms_to_datetime
+from transform.replay import ReplayPorts, replay, write_output
+from transform.state import DEFAULT_GRACE_SECONDS, DEFAULT_IDLE_SECONDS, Timing
 
 app = typer.Typer(help="The transform core's command line.", no_args_is_help=True)
 
@@ -27,14 +38,21 @@ def replay_command(
     ],
     out: Annotated[Path, typer.Option("--out", help="output folder")],
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="lines per batch")] = 100,
-    grace_seconds: Annotated[float, typer.Option(min=0, help="grace period")] = 60.0,
-    idle_seconds: Annotated[float, typer.Option(min=0, help="idle timeout")] = 4 * 3600.0,
+    grace_seconds: Annotated[
+        float, typer.Option(min=0, help="grace period")
+    ] = DEFAULT_GRACE_SECONDS,
+    idle_seconds: Annotated[float, typer.Option(min=0, help="idle timeout")] = DEFAULT_IDLE_SECONDS,
 ) -> None:
     """Replay deliveries through the exact consumer logic with in-memory storage."""
-    timing = Timing(grace_ms=round(grace_seconds * 1000), idle_ms=round(idle_seconds * 1000))
-    result = replay_file(input_path, out, batch_size=batch_size, timing=timing)
-    summary = {"records": result.records, "dead_letters": result.dead_letters}
-    summary |= result.counts.as_dict()
+    timing = Timing.from_seconds(grace_seconds, idle_seconds)
+    records = InMemoryRecordSink()
+    dead_letters = InMemoryDeadLetterSink()
+    ports = ReplayPorts(InMemoryStateStore(), records, dead_letters, ManualClock(ms_to_datetime(0)))
+    with input_path.open("rb") as stream:
+        counts = replay(stream, ports, batch_size=batch_size, timing=timing)
+    write_output(out, records.records, dead_letters.letters.values())
+    summary = {"records": len(records.records), "dead_letters": len(dead_letters.letters)}
+    summary |= counts.as_dict()
     sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 

@@ -34,6 +34,23 @@ def dead_letter_id(stage: str, source: dict[str, Any], payload_index: int | None
     return f"{stage}-{hashlib.sha256(key).hexdigest()[:32]}"
 
 
+def whole_delivery_letter(
+    body: bytes, source: dict[str, Any], *, reason: str, error: str, received_at_ms: int
+) -> DeadLetter:
+    """A transform dead letter keeping a whole delivery, named after its reason and position."""
+    text, encoding = raw_text(body)
+    return DeadLetter(
+        id=dead_letter_id(f"transform-{reason}", source, None),
+        stage="transform",
+        reason=reason,
+        error=error,
+        received_at=iso_ms(received_at_ms),
+        source=DeadLetterSource.model_validate(source),
+        raw=text,
+        raw_encoding=encoding,
+    )
+
+
 def make_dead_letter(
     rejection: Rejection,
     *,

@@ -63,26 +63,55 @@ class ParsedDelivery:
     payload_count: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class DecodedDelivery:
+    """One delivery split into its payloads, or the reason the whole of it is unusable."""
+
+    raw: bytes
+    """The bytes as delivered."""
+    text: bytes
+    """The bytes without a UTF-8 byte-order mark."""
+    payloads: list[tuple[int | None, object]]
+    """(position in a JSON array, or None for a single payload; the decoded payload)."""
+    rejection: Rejection | None = None
+    """Why the delivery as a whole is unusable (empty, not JSON, an empty array)."""
+
+
+def decode_delivery(raw: bytes) -> DecodedDelivery:
+    """The one parser of a delivery's envelope, shared by ingest and the transform.
+
+    A body is one payload or a JSON array of payloads. Whatever is wrong with the whole body
+    has one reason and one text, whichever stage finds it.
+    """
+    text = raw[len(UTF8_BOM) :] if raw.startswith(UTF8_BOM) else raw
+    if not text.strip():
+        return DecodedDelivery(
+            raw, text, [], Rejection(RejectReason.EMPTY, "the body is empty", raw, None)
+        )
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError as e:
+        return DecodedDelivery(
+            raw, text, [], Rejection(RejectReason.INVALID_JSON, str(e), raw, None)
+        )
+    if isinstance(document, list):
+        rejection = (
+            None
+            if document
+            else Rejection(RejectReason.EMPTY, "the array holds no payloads", raw, None)
+        )
+        return DecodedDelivery(raw, text, list(enumerate(document)), rejection)
+    return DecodedDelivery(raw, text, [(None, document)])
+
+
 def parse_delivery(raw: bytes) -> ParsedDelivery:
     """Parse one delivery: a single payload or a JSON array of payloads."""
     parsed = ParsedDelivery()
-    body = raw[3:] if raw.startswith(UTF8_BOM) else raw
-    if not body.strip():
-        parsed.rejections.append(Rejection(RejectReason.EMPTY, "the body is empty", raw, None))
-        return parsed
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as e:
-        parsed.rejections.append(Rejection(RejectReason.INVALID_JSON, str(e), raw, None))
-        return parsed
-    if isinstance(document, list):
-        if not document:
-            rejection = Rejection(RejectReason.EMPTY, "the array holds no payloads", raw, None)
-            parsed.rejections.append(rejection)
-        for index, payload in enumerate(document):
-            _normalize_into(parsed, payload, index, None)
-    else:
-        _normalize_into(parsed, document, None, raw)
+    decoded = decode_delivery(raw)
+    if decoded.rejection is not None:
+        parsed.rejections.append(decoded.rejection)
+    for index, payload in decoded.payloads:
+        _normalize_into(parsed, payload, index, raw if index is None else None)
     return parsed
 
 

@@ -21,6 +21,14 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+class SettableClock(Clock, Protocol):
+    """A clock its user moves (the offline replay's simulated processing time)."""
+
+    def set(self, moment: datetime) -> None:
+        """Move to `moment` (never backwards)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Put:
     """Insert a conversation's state (`etag` None) or replace it if its ETag still matches."""

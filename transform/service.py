@@ -12,19 +12,26 @@ at once, and rewritten identically by the timer (the record derives from the com
 Event Hubs redeliveries are recognised by per-partition watermarks and skipped without
 counting as duplicates, and dead letters have ids derived from their position, so writing one
 twice keeps one.
+
+Failure policy (`process_batch`). The Event Hubs host checkpoints a batch after the invocation
+even when it raises, except while a retry policy is still retrying. So unparseable input
+becomes a dead letter, never an exception; a transient storage failure (or state that keeps
+changing under us) raises while attempts remain, and the rerun recognises the effects already
+made; on the last attempt the batch is applied delivery by delivery and whatever still fails
+is parked whole as a dead letter (`transient-failure-parked`, with its position), so nothing
+is lost.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from schemas.micro_event import MicroEvent
-from schemas.record import DeadLetter, DeadLetterSource
-from schemas.timestamps import datetime_to_ms, iso_ms
-from transform.deadletters import dead_letter_id, make_dead_letter, raw_text
+from schemas.timestamps import datetime_to_ms
+from transform.deadletters import make_dead_letter, whole_delivery_letter
 from transform.errors import ConcurrencyConflict, StorageUnavailable, TransformError
 from transform.normalize import Rejection, parse_delivery
 from transform.ports import Clock, DeadLetterSink, Delete, Put, RecordSink, StateChange, StateStore
@@ -34,6 +41,11 @@ log = logging.getLogger(__name__)
 
 MAX_CONFLICT_ATTEMPTS = 5
 STATE_TOO_LARGE = "state-too-large"
+PARKED_REASON = "transient-failure-parked"
+TRANSIENT = (StorageUnavailable, ConcurrencyConflict)
+FAILURES_BEFORE_PARKING_ALL = 3
+"""On the last attempt, after this many deliveries in a row failed, the rest are parked unread."""
+PARK_WRITE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +90,23 @@ class Counts:
 
 
 _COUNT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Counts))
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What `process_batch` did: the counts, and how many deliveries it parked."""
+
+    counts: Counts
+    parked: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TimerOutcome:
+    """What `run_timer` did: the counts, the rounds, and whether it stopped with more due."""
+
+    counts: Counts
+    rounds: int
+    stopped_early: bool
 
 
 @dataclass(slots=True)
@@ -126,12 +155,16 @@ class TransformService:
         dead_letters: DeadLetterSink,
         clock: Clock,
         timing: Timing | None = None,
+        *,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
+        """`sleep` waits between tries of a parking write (None: retry at once, for tests)."""
         self._store = store
         self._records = records
         self._dead_letters = dead_letters
         self._clock = clock
         self._timing = timing or Timing()
+        self._sleep = sleep
 
     @property
     def timing(self) -> Timing:
@@ -141,6 +174,99 @@ class TransformService:
     def process(self, deliveries: Sequence[Delivery]) -> Counts:
         """Apply a batch; raises only for transient storage failures (retry the batch)."""
         return self.apply(parse_batch(deliveries))
+
+    def process_batch(self, deliveries: Sequence[Delivery], *, last_attempt: bool) -> BatchOutcome:
+        """Apply a batch; raise while attempts remain, park what fails on the last one."""
+        try:
+            return BatchOutcome(self.process(deliveries))
+        except Exception as e:  # transient storage trouble, or a defect some input triggers
+            if not isinstance(e, TRANSIENT):
+                log.exception("transform batch raised a non-transient error %s", where(deliveries))
+            if not last_attempt:
+                raise
+            log.error(
+                "transform batch failed on its last attempt %s error=%s: applying one by one",
+                where(deliveries),
+                e,
+            )
+            return self._apply_or_park(deliveries, e)
+
+    def _apply_or_park(
+        self, deliveries: Sequence[Delivery], first_error: Exception
+    ) -> BatchOutcome:
+        """Apply each delivery on its own; park the ones that fail, and the rest once hopeless."""
+        counts = Counts()
+        parked = 0
+        failures = 0
+        error: Exception = first_error
+        for delivery in deliveries:
+            if failures < FAILURES_BEFORE_PARKING_ALL:
+                try:
+                    counts.add(self.process([delivery]))
+                    failures = 0
+                    continue
+                except Exception as e:  # the host checkpoints past whatever is not parked here
+                    failures += 1
+                    error = e
+            self.park(delivery, error)
+            counts.deliveries += 1
+            counts.dead_letters += 1
+            parked += 1
+        return BatchOutcome(counts, parked)
+
+    def park(self, delivery: Delivery, error: Exception) -> None:
+        """Keep a delivery whole as a dead letter; raises only if even that keeps failing."""
+        letter = whole_delivery_letter(
+            delivery.body,
+            delivery.source,
+            reason=PARKED_REASON,
+            error=f"{type(error).__name__}: {str(error)[:500]}",
+            received_at_ms=datetime_to_ms(self._clock.now()),
+        )
+        source = delivery.source
+        for attempt in range(PARK_WRITE_ATTEMPTS):
+            try:
+                self._dead_letters.write(letter)
+                break
+            except StorageUnavailable as e:
+                if attempt == PARK_WRITE_ATTEMPTS - 1:
+                    # Nowhere left to put it: the positions let an operator replay from the hub.
+                    log.critical(
+                        "parking failed, delivery lost to the pipeline partition=%s sequence=%s "
+                        "offset=%s error=%s",
+                        source.get("partition"),
+                        source.get("sequence_number"),
+                        source.get("offset"),
+                        e,
+                    )
+                    raise
+                if self._sleep is not None:
+                    self._sleep(2**attempt)
+        log.warning(
+            "dead letter stage=transform reason=%s partition=%s sequence=%s offset=%s error=%s",
+            PARKED_REASON,
+            source.get("partition"),
+            source.get("sequence_number"),
+            source.get("offset"),
+            letter.error[:200],
+        )
+
+    def run_timer(
+        self, batch: int, max_seconds: float, monotonic: Callable[[], float]
+    ) -> TimerOutcome:
+        """Tick in rounds of `batch` until a round comes back short or `max_seconds` pass."""
+        started = monotonic()
+        total = Counts()
+        rounds = 0
+        while True:
+            step = self.tick(limit=batch)
+            total.add(step)
+            rounds += 1
+            if step.due < batch:
+                return TimerOutcome(total, rounds, stopped_early=False)
+            if monotonic() - started > max_seconds:
+                log.warning("transform timer stopped early rounds=%s: more is due", rounds)
+                return TimerOutcome(total, rounds, stopped_early=True)
 
     def apply(self, batch: ParsedBatch) -> Counts:
         """Apply an already parsed batch at the clock's current time."""
@@ -235,16 +361,12 @@ class TransformService:
     def _park_too_large(self, touch: _Touch, now_ms: int) -> int:
         """A conversation that cannot grow: its deliveries become dead letters, kept whole."""
         for delivery in touch.deliveries:
-            text, encoding = raw_text(delivery.body)
-            letter = DeadLetter(
-                id=dead_letter_id(f"transform-{STATE_TOO_LARGE}", delivery.source, None),
-                stage="transform",
+            letter = whole_delivery_letter(
+                delivery.body,
+                delivery.source,
                 reason=STATE_TOO_LARGE,
                 error=f"conversation {touch.conversation_id[:200]!r} outgrew the state store",
-                received_at=iso_ms(now_ms),
-                source=DeadLetterSource.model_validate(delivery.source),
-                raw=text,
-                raw_encoding=encoding,
+                received_at_ms=now_ms,
             )
             self._dead_letters.write(letter)
             log.error(
@@ -373,6 +495,17 @@ def parse_batch(deliveries: Sequence[Delivery]) -> ParsedBatch:
         if batch.max_timestamp_ms is None or latest > batch.max_timestamp_ms:
             batch.max_timestamp_ms = latest
     return batch
+
+
+def where(deliveries: Sequence[Delivery]) -> str:
+    """`partition=… first_sequence=… last_sequence=… events=…` for log lines."""
+    if not deliveries:
+        return "partition=- events=0"
+    first, last = deliveries[0].source, deliveries[-1].source
+    return (
+        f"partition={first.get('partition')} first_sequence={first.get('sequence_number')} "
+        f"last_sequence={last.get('sequence_number')} events={len(deliveries)}"
+    )
 
 
 def _by_conversation(events: list[MicroEvent]) -> dict[str, list[MicroEvent]]:

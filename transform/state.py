@@ -18,22 +18,51 @@ from transform.derive import PROCESSING_FIELDS, RecordMeta, derive
 from transform.progress import Progress
 
 STATE_CODEC_VERSION = 1
+SECOND_MS = 1000
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
+DAY_SECONDS = 86_400
+
+# SPEC 5's defaults, declared once: the app settings, the replay CLI and the tools import them.
+DEFAULT_GRACE_SECONDS = 60.0
+"""GRACE_PERIOD_SECONDS: how long a conversation stays ended before its record is written."""
+DEFAULT_IDLE_SECONDS = 4 * 3600.0
+"""IDLE_TIMEOUT_SECONDS: silence after which an unfinished conversation is written `partial`."""
+DEFAULT_RETENTION_DAYS = 7.0
+"""STATE_RETENTION_DAYS: state is purged this long after its last write."""
+
+
+def seconds_to_ms(seconds: float) -> int:
+    """The one rounding rule from a setting in seconds to the core's milliseconds."""
+    return round(seconds * SECOND_MS)
 
 
 @dataclass(frozen=True, slots=True)
 class Timing:
     """Grace, idle and retention periods (SPEC 5), in milliseconds."""
 
-    grace_ms: int = 60_000
-    idle_ms: int = 4 * HOUR_MS
-    retention_ms: int = 7 * DAY_MS
+    grace_ms: int = seconds_to_ms(DEFAULT_GRACE_SECONDS)
+    idle_ms: int = seconds_to_ms(DEFAULT_IDLE_SECONDS)
+    retention_ms: int = seconds_to_ms(DEFAULT_RETENTION_DAYS * DAY_SECONDS)
 
     def __post_init__(self) -> None:
         for name in ("grace_ms", "idle_ms", "retention_ms"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    @classmethod
+    def from_seconds(
+        cls,
+        grace_seconds: float = DEFAULT_GRACE_SECONDS,
+        idle_seconds: float = DEFAULT_IDLE_SECONDS,
+        retention_days: float = DEFAULT_RETENTION_DAYS,
+    ) -> Timing:
+        """From the units the settings use (seconds, days), rounded to the millisecond."""
+        return cls(
+            grace_ms=seconds_to_ms(grace_seconds),
+            idle_ms=seconds_to_ms(idle_seconds),
+            retention_ms=seconds_to_ms(retention_days * DAY_SECONDS),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,9 +170,9 @@ def test_state_beyond_one_entity_spills_and_is_cleaned_up(storage: Storage) -> N
 def test_state_beyond_every_limit_is_reported_not_written(
     storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import adapters.sharded_state
+    import adapters.state_plan
 
-    monkeypatch.setattr(adapters.sharded_state, "MAX_SPILL_BYTES", MAX_INLINE_BYTES + 1)
+    monkeypatch.setattr(adapters.state_plan, "MAX_SPILL_BYTES", MAX_INLINE_BYTES + 1)
     store = storage.new_store()
     big = make_state("too-big", events=50, noise_bytes=30_000)
     result = store.commit([Put(big, None, NOW), Put(make_state("fine"), None, NOW)], NOW)

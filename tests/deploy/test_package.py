@@ -56,7 +56,7 @@ DRIVER_FILES = [
     "devstack/host/rpc/function_rpc_pb2.py",
     "devstack/host/rpc/function_rpc_pb2.sha256",
 ]
-NOT_IN_THE_APP = ["tests", "simulator", "devstack", "bench"]
+NOT_IN_THE_APP = ["tests", "simulator", "devstack", "bench", "ops"]
 
 
 def build_package(destination: Path) -> list[str]:
@@ -101,7 +101,7 @@ def test_the_package_holds_the_app_and_nothing_of_the_harness(package: Path) -> 
     top = {p.name for p in package.iterdir()}
     assert {"function_app.py", "host.json", "requirements.txt"} <= top
     assert {"functions", "ingest", "transform", "schemas", "adapters"} <= top
-    assert not top & {"tests", "simulator", "devstack", "bench", "infra", "docs", ".venv"}
+    assert not top & {"tests", "simulator", "devstack", "bench", "ops", "infra", "docs", ".venv"}
     assert not list(package.glob("*.md")) and not (package / "local.settings.json").exists()
 
 

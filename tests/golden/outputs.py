@@ -11,17 +11,13 @@ import hashlib
 import io
 import lzma
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import orjson
 
-import transform.replay as replay_module
 from adapters.memory import InMemoryRecordSink
-from transform.replay import replay
+from tests.replaying import replay_in_memory
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden.json"
@@ -55,18 +51,6 @@ class _EveryRevision(InMemoryRecordSink):
         InMemoryRecordSink.write(self, record)
 
 
-@contextmanager
-def _capturing() -> Iterator[list[_EveryRevision]]:
-    sinks: list[_EveryRevision] = []
-
-    def make() -> _EveryRevision:
-        sinks.append(_EveryRevision())
-        return sinks[-1]
-
-    with mock.patch.object(replay_module, "InMemoryRecordSink", make):
-        yield sinks
-
-
 def _sha(parts: list[bytes]) -> str:
     digest = hashlib.sha256()
     for part in parts:
@@ -77,9 +61,11 @@ def _sha(parts: list[bytes]) -> str:
 
 def digests(data: bytes, batch_size: int) -> dict[str, Any]:
     """Digests of every revision, the latest records, the dead letters and the counts."""
-    with _capturing() as sinks:
-        records, dead_letters, counts = replay(io.BytesIO(data), batch_size=batch_size)
-    revisions = sorted(sinks[0].written)
+    sink = _EveryRevision()  # the replay's record port: it sees every revision written
+    records, dead_letters, counts = replay_in_memory(
+        io.BytesIO(data), batch_size=batch_size, records=sink
+    )
+    revisions = sorted(sink.written)
     latest = [
         orjson.dumps(records.records[key], option=orjson.OPT_INDENT_2)
         for key in sorted(records.records)

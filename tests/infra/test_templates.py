@@ -12,9 +12,8 @@ import re
 from pathlib import Path
 
 from adapters.entity import SPILL_CONTAINER
+from adapters.settings import HubSettings, IngestSettings, TransformSettings
 from functions import telemetry
-from functions.settings import IngestSettings, TransformSettings
-from ops.settings import hub_settings
 from tests.infra import bicep
 from tests.infra.deploy import deploy
 
@@ -68,7 +67,7 @@ def test_the_app_and_the_ops_tools_parse_the_deployed_settings_identity_based() 
     env = deployed_env()
     ingest = IngestSettings.from_env(env)
     transform = TransformSettings.from_env(env)
-    hub = hub_settings(env)
+    hub = HubSettings.from_env(env)
     for connection in (ingest.eventhub, hub.eventhub):
         assert connection.connection_string is None
         assert connection.fully_qualified_namespace == "evhns-example.servicebus.windows.net"
@@ -301,6 +300,7 @@ def test_funcignore_keeps_tooling_tests_and_local_data_out() -> None:
         ".azure/dev/.env",
         "requirements-dev.txt",
         "README.md",
+        "ops/cli.py",
     ):
         assert _ignored(Path(excluded), patterns), f"{excluded} would be deployed"
     for kept in (
@@ -308,7 +308,7 @@ def test_funcignore_keeps_tooling_tests_and_local_data_out() -> None:
         "host.json",
         "requirements.txt",
         "functions/telemetry.py",
-        "ops/lag.py",
+        "adapters/lag.py",
         "schemas/registry/record/v1.json",
         "adapters/table_state.py",
     ):
@@ -317,7 +317,8 @@ def test_funcignore_keeps_tooling_tests_and_local_data_out() -> None:
 
 # ---------------------------------------------------------------------- docs
 _READS = re.compile(
-    r"(?:_get|_number|_flag|_value|eventhub_connection|storage_connection)\(\s*env,\s*\"(\w+)\""
+    r"(?:_get|_number|_flag|_value|text_setting|number_setting|flag_setting|eventhub_connection"
+    r"|storage_connection)\(\s*env,\s*\"(\w+)\""
     r"|(?:env|environ)\.get\(\"(\w+)\""
 )
 
@@ -325,7 +326,7 @@ _READS = re.compile(
 def settings_read_by_the_code() -> set[str]:
     """Every setting name the deployed packages read from the environment."""
     names: set[str] = set()
-    for package in ("functions", "adapters", "ingest", "transform", "ops"):
+    for package in ("functions", "adapters", "ingest", "transform"):
         for path in (bicep.ROOT / package).rglob("*.py"):
             for match in _READS.finditer(path.read_text(encoding="utf-8")):
                 names.add(match[1] or match[2])

@@ -27,10 +27,11 @@ from azure.eventhub import EventData
 from azure.eventhub.aio import EventHubConsumerClient
 from azure.storage.blob import BlobServiceClient
 
+from adapters.settings import IngestSettings
+from adapters.wiring import IngestRuntime, ingest_runtime
 from devstack.settings import eventhubs_emulator_connection_string
 from devstack.stack import Stack
 from functions import ingest as blueprint
-from functions.settings import IngestSettings
 from ingest.metrics import MetricsRegistry
 from tests.conftest import OBSERVER_GROUP
 
@@ -121,16 +122,16 @@ def settings_for(eventhub_connection: str, storage_connection: str, **extra: str
     )
 
 
-RuntimeFactory = Callable[..., blueprint.IngestRuntime]
+RuntimeFactory = Callable[..., IngestRuntime]
 
 
 @pytest_asyncio.fixture
 async def install() -> AsyncIterator[RuntimeFactory]:
     """Install a runtime for the Blueprint functions; closed (in the test's loop) afterwards."""
-    installed: list[blueprint.IngestRuntime] = []
+    installed: list[IngestRuntime] = []
 
-    def factory(settings: IngestSettings) -> blueprint.IngestRuntime:
-        runtime = blueprint.build_runtime(settings, MetricsRegistry())
+    def factory(settings: IngestSettings) -> IngestRuntime:
+        runtime = ingest_runtime(settings, MetricsRegistry())
         blueprint.install_runtime(runtime)
         installed.append(runtime)
         return runtime

@@ -14,8 +14,9 @@ import pytest
 
 from adapters.blob_deadletters import AsyncBlobDeadLetterSink, InMemoryAsyncDeadLetterSink
 from adapters.eventhub_producer import EventHubPublisher, InMemoryEventPublisher
+from adapters.settings import IngestSettings
+from adapters.wiring import IngestRuntime
 from functions import ingest as blueprint
-from functions.settings import IngestSettings
 from ingest.breaker import CircuitBreaker
 from ingest.metrics import MetricsRegistry
 from ingest.service import IngestConfig, IngestService
@@ -63,7 +64,7 @@ def twins() -> Iterator[tuple[InMemoryEventPublisher, InMemoryAsyncDeadLetterSin
         monotonic=time.monotonic,
         metrics=MetricsRegistry(),
     )
-    runtime = blueprint.IngestRuntime(
+    runtime = IngestRuntime(
         settings,
         service,
         EventHubPublisher(settings.eventhub, settings.eventhub_name),  # never connected

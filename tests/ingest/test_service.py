@@ -26,6 +26,7 @@ from tests.ingest.helpers import (
     voice,
 )
 from tests.ingest.test_breaker import FakeClock
+from transform.normalize import parse_delivery
 
 
 @dataclass
@@ -117,7 +118,8 @@ async def test_rejected_body_is_stored_as_a_dead_letter_before_the_400() -> None
     assert answer.status == 400
     assert answer.body["status"] == "rejected"
     assert answer.body["reason"] == "invalid-json"
-    assert "not JSON" in answer.body["error"]
+    # One parser, one text: the reason says what it is, the error is the JSON decoder's own.
+    assert answer.body["error"] == parse_delivery(b"{this is not json").rejections[0].error
     letter = rig.sink.letters[answer.body["deadletter_id"]]
     assert letter.raw == "{this is not json"
     assert letter.source.headers == {"content-type": "application/json", "x-idempotency-key": "k-9"}

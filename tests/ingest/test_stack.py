@@ -26,8 +26,8 @@ from adapters.blob_deadletters import (
     blob_name,
     read_letter,
 )
+from adapters.settings import IngestSettings, storage_connection
 from devstack.stack import Stack
-from functions.settings import IngestSettings, storage_connection
 from ingest.accept import sign
 from ingest.breaker import BreakerState
 from schemas.record import DeadLetter, DeadLetterSource
@@ -488,7 +488,7 @@ def test_the_producer_is_closed_at_exit_on_its_idle_loop(
     private_emulator: PrivateEmulator,
 ) -> None:
     from adapters.eventhub_producer import EventHubPublisher
-    from functions.settings import eventhub_connection
+    from adapters.settings import eventhub_connection
     from ingest.accept import OutboundEvent
 
     connection = eventhub_connection({"E": private_emulator.connection_string}, "E")

@@ -25,8 +25,8 @@ from azure.eventhub.extensions.checkpointstoreblobaio import BlobCheckpointStore
 from azure.storage.blob import BlobServiceClient
 from typer.testing import CliRunner, Result
 
+from adapters.checkpoints import CONTAINER
 from devstack.stack import Stack
-from ops.checkpoints import CONTAINER
 from ops.cli import app
 
 GROUP = "$Default"

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ops.checkpoints import CONTAINER, Checkpoint, CheckpointStore, HubAddress
-from ops.clients import blobs
-from ops.settings import hub_settings
+from adapters.checkpoints import Checkpoint
+from adapters.settings import HubSettings
+from adapters.wiring import checkpoint_store, hub_address
 from tests.ops.conftest import ScenarioFactory
 
 pytestmark = pytest.mark.stack
@@ -60,10 +60,8 @@ def test_lag_flags_a_checkpoint_ahead_of_a_recreated_hub(scenario: ScenarioFacto
     # A checkpoint from a previous life of the hub: far past its last event.
     moved = s.cli("checkpoint", "reset", "--to", "latest", "--partition", "1")
     assert moved.exit_code == 0, moved.output
-    hub = hub_settings(s.values)
-    store = CheckpointStore(blobs(hub.host_storage).get_container_client(CONTAINER))
-    address = HubAddress(hub.namespace, hub.eventhub_name, hub.consumer_group)
-    store.write(address, Checkpoint("1", last + 1000, "99999999"))
+    hub = HubSettings.from_env(s.values)
+    checkpoint_store(hub).write(hub_address(hub), Checkpoint("1", last + 1000, "99999999"))
 
     result = s.cli("lag")
     assert result.exit_code == 6, result.output

@@ -12,11 +12,9 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from adapters.blob_deadletters import BlobDeadLetterSink
+from adapters.settings import HubSettings, TransformSettings, Tuning
+from adapters.wiring import hub_reader, transform_runtime
 from functions import telemetry
-from functions.settings import TransformSettings
-from functions.transform import Tuning, build_runtime
-from ops.lag import partitions
-from ops.settings import hub_settings, transform_settings
 from schemas.record import DeadLetter, DeadLetterSource
 from tests.conftest import ROOT, HostStarter
 from tests.ops.conftest import Scenario, ScenarioFactory
@@ -64,7 +62,7 @@ def _store_letters(s: Scenario) -> dict[str, DeadLetter]:
             raw_encoding="base64",
         ),
     }
-    settings = transform_settings(s.values)
+    settings = TransformSettings.from_env(s.values)
     sink = BlobDeadLetterSink(settings.state, settings.deadletter_container)
     for letter in letters.values():
         sink.write(letter)
@@ -100,7 +98,7 @@ def _receive_all(s: Scenario) -> list[EventData]:
 
 
 def _retained(s: Scenario) -> int:
-    return sum(info.retained for info in partitions(hub_settings(s.values)))
+    return sum(info.retained for info in hub_reader(HubSettings.from_env(s.values)).partitions())
 
 
 def test_deadletters_list_show_replay_round_trip(scenario: ScenarioFactory) -> None:
@@ -180,7 +178,7 @@ def test_state_inspect_shows_a_conversation_the_service_processed(
 ) -> None:
     s = scenario("ops-replay", GRACE_PERIOD_SECONDS="0")
     settings = TransformSettings.from_env(s.values)
-    runtime = build_runtime(settings, Tuning(cache_size=0))
+    runtime = transform_runtime(settings, Tuning(cache_size=0))
     runtime.store.ensure_table()
     runtime.records.ensure_container()
     lines = _sample_lines()
@@ -213,7 +211,7 @@ def test_state_inspect_shows_a_conversation_the_service_processed(
 def test_telemetry_probe_measures_lag_and_open_conversations(scenario: ScenarioFactory) -> None:
     s = scenario("ops-lag")
     settings = TransformSettings.from_env(s.values)
-    runtime = build_runtime(settings, Tuning(cache_size=0))
+    runtime = transform_runtime(settings, Tuning(cache_size=0))
     runtime.store.ensure_table()
     first = _sample_lines()[0]  # the start of conv-voice-1: open, nothing ended yet
     runtime.service.process([Delivery(first)])

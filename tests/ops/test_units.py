@@ -8,14 +8,22 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from functions.settings import eventhub_connection
-from ops.checkpoints import Checkpoint, HubAddress, Ownership, start_checkpoint
+from adapters.checkpoints import (
+    Checkpoint,
+    HubAddress,
+    InMemoryCheckpointStore,
+    Ownership,
+    live_owners,
+    start_checkpoint,
+)
+from adapters.deadletter_store import ListedLetter, day_of
+from adapters.lag import LagState, compute, measure
+from adapters.partitions import InMemoryHub, PartitionInfo
+from adapters.settings import SettingsError, eventhub_connection, namespace_of
 from ops.cli import app, load_env
-from ops.deadletters import Filters, Listed, day_of
-from ops.errors import ConfigError
-from ops.lag import LagState, PartitionInfo, compute
-from ops.reset import Target, Where, live_owners
-from ops.settings import namespace_of
+from ops.deadletters import Filters
+from ops.errors import NotFound, Refused, UsageError
+from ops.reset import Target, Where, reset
 
 
 def info(first: int, last: int, *, empty: bool = False) -> PartitionInfo:
@@ -65,7 +73,7 @@ def test_namespace_of_identity_and_connection_strings() -> None:
     )
     assert namespace_of(emulator) == "localhost:5673"
     broken = eventhub_connection({"EventHubConnection": "SharedAccessKey=y"}, "EventHubConnection")
-    with pytest.raises(ConfigError, match="no Endpoint=sb://"):
+    with pytest.raises(SettingsError, match="no Endpoint=sb://"):
         namespace_of(broken)
 
 
@@ -80,16 +88,18 @@ def test_live_owners_ignore_released_and_expired_claims() -> None:
 
 
 def test_where_checks_its_value() -> None:
-    with pytest.raises(ConfigError, match="aware time"):
+    with pytest.raises(UsageError, match="aware time"):
         Where(Target.TIME)
-    with pytest.raises(ConfigError, match="got -1"):
+    with pytest.raises(UsageError, match="got -1"):
         Where(Target.SEQUENCE, sequence=-1)
     assert Where(Target.SEQUENCE, sequence=0).sequence == 0
 
 
 def test_dead_letter_filters() -> None:
-    item = Listed("transform/2026/11/02/x.json", "transform", "invalid-json", "x", None, 1, None)
-    item = Listed(
+    item = ListedLetter(
+        "transform/2026/11/02/x.json", "transform", "invalid-json", "x", None, 1, None
+    )
+    item = ListedLetter(
         item.name, item.stage, item.reason, item.deadletter_id, day_of(item.name), 1, None
     )
     assert item.day == date(2026, 11, 2)
@@ -103,9 +113,9 @@ def test_dead_letter_filters() -> None:
         "ingest/2026/01/02/"
     )
     assert day_of("ingest/undated/x.json") is None
-    with pytest.raises(ConfigError, match="stage must be one of"):
+    with pytest.raises(UsageError, match="stage must be one of"):
         Filters(stage="bogus")
-    with pytest.raises(ConfigError, match="is after"):
+    with pytest.raises(UsageError, match="is after"):
         Filters(since=date(2026, 1, 2), until=date(2026, 1, 1))
 
 
@@ -118,7 +128,7 @@ def test_environment_wins_over_the_settings_file(
     env = load_env(path)
     assert env["EVENTHUB_NAME"] == "from-env"
     assert env["X_ONLY_FILE"] == "1"
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(SettingsError, match="does not exist"):
         load_env(tmp_path / "missing.json")
 
 
@@ -134,3 +144,74 @@ def test_cli_names_the_missing_setting(tmp_path: Path) -> None:
     )
     assert both.exit_code == 2
     assert "--partition" in both.output
+
+
+# ---------------------------------------------------------------------- reset, on the twins
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+HUB_ADDRESS = HubAddress("localhost:5673", "genesys-events", "$Default")
+
+
+def _hub(events: int, *, expired: int = 0) -> InMemoryHub:
+    hub = InMemoryHub()
+    hub.beginning["0"] = expired
+    for n in range(events):
+        hub.append("0", T0 + timedelta(seconds=n))
+    hub.events["1"] = []  # an empty partition
+    return hub
+
+
+@pytest.mark.parametrize(
+    ("where", "after", "resumes_at"),
+    [
+        (Where(Target.START), ("-1", -1), 0),
+        (Where(Target.LATEST), ("9000", 9), 10),
+        (Where(Target.SEQUENCE, sequence=4), ("3000", 3), 4),
+        (Where(Target.SEQUENCE, sequence=10), ("9000", 9), 10),
+        (Where(Target.TIME, time=T0 + timedelta(seconds=6, milliseconds=1)), ("6000", 6), 7),
+        (Where(Target.TIME, time=T0 + timedelta(hours=1)), ("9000", 9), 10),
+    ],
+)
+def test_reset_writes_the_checkpoint_before_where_to_resume(
+    where: Where, after: tuple[str, int], resumes_at: int
+) -> None:
+    store = InMemoryCheckpointStore()
+    (moved,) = reset(_hub(10), store, HUB_ADDRESS, where, ["0"], now=T0)
+    assert (moved.after.offset, moved.after.sequence_number, moved.resumes_at) == (
+        *after,
+        resumes_at,
+    )
+    assert store.checkpoints(HUB_ADDRESS)["0"] == moved.after
+    assert measure(_hub(10), store, HUB_ADDRESS)[0].lag == 10 - resumes_at
+
+
+def test_reset_refuses_while_owned_names_unknown_partitions_and_bounds_sequences() -> None:
+    store = InMemoryCheckpointStore(now=T0)
+    store.claim(HUB_ADDRESS, "0", "host-a")
+    with pytest.raises(Refused, match="held by a running consumer"):
+        reset(_hub(10), store, HUB_ADDRESS, Where(Target.START), now=T0)
+    dry = reset(_hub(10), store, HUB_ADDRESS, Where(Target.START), now=T0, dry_run=True)
+    assert [m.partition for m in dry] == ["0", "1"] and store.checkpoints(HUB_ADDRESS) == {}
+    forced = reset(_hub(10), store, HUB_ADDRESS, Where(Target.LATEST), now=T0, force=True)
+    assert forced[1].after == start_checkpoint("1"), "an empty partition resumes at its start"
+    with pytest.raises(NotFound, match="partition"):
+        reset(_hub(10), store, HUB_ADDRESS, Where(Target.START), ["7"], now=T0)
+    with pytest.raises(UsageError, match="at most"):
+        reset(
+            _hub(10),
+            store,
+            HUB_ADDRESS,
+            Where(Target.SEQUENCE, sequence=11),
+            ["0"],
+            now=T0,
+            force=True,
+        )
+
+
+def test_lag_flags_checkpoints_before_the_retained_events() -> None:
+    store = InMemoryCheckpointStore()
+    store.write(HUB_ADDRESS, Checkpoint("0", 2, "2000"))
+    rows = measure(_hub(5, expired=5), store, HUB_ADDRESS)
+    assert [(r.partition, r.state, r.lag) for r in rows] == [
+        ("0", LagState.EXPIRED, 5),
+        ("1", LagState.EMPTY, 0),
+    ]

@@ -12,8 +12,8 @@ SAMPLE = ROOT / "tests" / "data" / "sample_deliveries.jsonl"
 @functools.cache
 def seed_bodies() -> tuple[bytes, ...]:
     """The bundled sample deliveries plus a small `mixed` data set (all formats, drift)."""
-    from simulator.generate import generate
-    from simulator.profiles import resolve
+    from simulator.generate.dataset import generate
+    from simulator.generate.profiles import resolve
 
     sample = [line for line in SAMPLE.read_bytes().splitlines() if line.strip()]
     mixed = generate(conversations=12, seed=99, profile="mixed", knobs=resolve("mixed", {}))

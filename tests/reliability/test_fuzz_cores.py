@@ -26,7 +26,7 @@ from adapters.memory import (
 from ingest.accept import AcceptanceLimits, Request, check_request, partition_key_for, plan
 from ingest.errors import RequestRefused
 from schemas.timestamps import ms_to_datetime
-from simulator.mutate import MUTATORS, Mutant, mutants, mutate
+from simulator.generate.mutate import MUTATORS, Mutant, mutants, mutate
 from tests.ingest.helpers import identities, notification, voice
 from tests.reliability.seeds import seed_bodies
 from transform.deadletters import raw_bytes

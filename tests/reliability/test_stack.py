@@ -32,15 +32,15 @@ from adapters.blob_deadletters import read_letter
 from adapters.entity import MAX_KEY_BYTES
 from devstack.stack import Stack
 from ingest.accept import sign
-from simulator.mutate import mutants
+from simulator.generate.mutate import mutants
 from tests.conftest import OBSERVER_GROUP
 from tests.contract.states import HOSTILE_IDS
 from tests.ingest.helpers import notification, voice
 from tests.reliability.seeds import seed_bodies
+from tests.replaying import replay_in_memory
 from transform.deadletters import raw_bytes
 from transform.derive import PROCESSING_FIELDS
 from transform.jsontext import dump_json
-from transform.replay import replay
 from transform.state import Timing
 
 pytestmark = [pytest.mark.stack, pytest.mark.e2e]
@@ -203,7 +203,7 @@ def test_mutants_through_http_are_answered_and_every_payload_is_accounted_for(
 
     # Transform: what reached the hub ends as the offline replay says, records and letters.
     lines = b"\n".join(dump_json(orjson.loads(body)) for body in in_hub) + b"\n"
-    expected_records, expected_letters, _ = replay(
+    expected_records, expected_letters, _ = replay_in_memory(
         io.BytesIO(lines), timing=Timing(GRACE_S * 1000, IDLE_S * 1000)
     )
     expected = {cid: observable(r) for cid, r in expected_records.records.items()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulator.model import ENVELOPE, NOTIFICATION, MicroEvent
+from simulator.generate.model import ENVELOPE, NOTIFICATION, MicroEvent
 from simulator.timeutil import iso
 
 T0 = 1_795_507_200_000  # 2026-11-24T08:00:00.000Z

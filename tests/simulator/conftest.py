@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from simulator.generate import Dataset, generate, write
-from simulator.profiles import PROFILES, resolve
+from simulator.generate.dataset import Dataset, generate, write
+from simulator.generate.profiles import PROFILES, resolve
 
 SIZE = 80
 SEED = 2024

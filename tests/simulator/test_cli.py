@@ -151,9 +151,11 @@ def test_verify_usage_errors_exit_2(
     which: str, generated: tuple[Path, Path], tmp_path: Path
 ) -> None:
     data, replay = generated
+    empty = tmp_path / "empty.json"  # a settings file naming no storage
+    empty.write_text('{"Values": {}}')
     args = {
         # Without --offline verify reads Blob Storage, and needs StateStorage for that.
-        "no-storage": ["verify", str(data), "--settings", str(tmp_path / "none.json")],
+        "no-storage": ["verify", str(data), "--settings", str(empty)],
         "no-data": ["verify", str(tmp_path / "nope"), "--offline", str(replay)],
         "no-replay": ["verify", str(data), "--offline", str(tmp_path / "nope")],
     }[which]

@@ -13,12 +13,11 @@ from typing import Any
 import orjson
 import pytest
 
-from simulator import truth
 from simulator.errors import UsageError
-from simulator.generate import Dataset, arrivals, make_conversation, write
-from simulator.model import GENESYS_FORMATS
-from simulator.org import build_org
-from simulator.profiles import MODEL_DRIFT, PROFILES, RENDER_DRIFT, resolve
+from simulator.generate.dataset import Dataset, arrivals, make_conversation, truth, write
+from simulator.generate.model import GENESYS_FORMATS
+from simulator.generate.org import build_org
+from simulator.generate.profiles import MODEL_DRIFT, PROFILES, RENDER_DRIFT, resolve
 from simulator.timeutil import parse_iso
 from tests.simulator import wire
 from tests.simulator.conftest import SEED, make

@@ -8,11 +8,13 @@ from typing import Any
 import orjson
 import pytest
 
-from simulator.delivery import Attempt, Outcome
-from simulator.sendlog import allowances, micro_events_by_conversation, read_log, write_log
-from simulator.sources import Found, OfflineReplaySource
-from simulator.verify import Allowances, ExpectedDeadLetter, load_expected, match_dead_letters
-from simulator.verify import verify as verify_dataset
+from simulator.send.delivery import Attempt, Outcome
+from simulator.send.sendlog import allowances, micro_events_by_conversation, read_log, write_log
+from simulator.verify.dead_letters import match_dead_letters
+from simulator.verify.expected import ExpectedDeadLetter, load_expected
+from simulator.verify.sources import Found, OfflineReplaySource
+from simulator.verify.verdict import Allowances
+from simulator.verify.verdict import verify as verify_dataset
 from tests.simulator.fake_replay import edit_record, write_replay
 
 

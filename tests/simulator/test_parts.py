@@ -12,18 +12,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator import drift, formats
-from simulator.delivery import Delivery, MemoryTarget, RetryPolicy, read_deliveries
+from adapters.settings import SettingsError
+from adapters.webhook import RetryPolicy
 from simulator.errors import InputError, UsageError
-from simulator.generate import make_conversation
-from simulator.org import build_org
-from simulator.profiles import (
+from simulator.generate import drift, formats
+from simulator.generate.dataset import make_conversation
+from simulator.generate.org import build_org
+from simulator.generate.profiles import (
     DRIFT_KINDS,
     RENDER_DRIFT,
     parse_kinds,
     parse_mix,
     resolve,
 )
+from simulator.send.delivery import Delivery, MemoryTarget, read_deliveries
 from simulator.timeutil import iso, iso_offset, parse_iso
 
 
@@ -119,7 +121,7 @@ def test_retry_policy_is_genesys_style() -> None:
     assert list(policy.delays()) == [1.0, 2.0, 4.0, 8.0, 16.0]
     assert RetryPolicy.retryable(503) and RetryPolicy.retryable(None)
     assert not RetryPolicy.retryable(400) and not RetryPolicy.retryable(200)
-    with pytest.raises(UsageError):
+    with pytest.raises(SettingsError, match="backoff ≥ 1"):
         RetryPolicy(backoff=0.5)
 
 

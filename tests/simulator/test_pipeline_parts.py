@@ -13,15 +13,15 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from simulator.chart import panel
 from simulator.cli import app
-from simulator.delivery import Attempt, Delivery, Outcome
 from simulator.errors import InputError, UsageError
-from simulator.faults import FaultInjector, FaultPlan
-from simulator.hub_target import split
-from simulator.replay_source import Filters, load
-from simulator.run_report import consumer_counts, conversation_sends, records_per_second
-from simulator.stats import SendSummary, per_second, percentile
+from simulator.run.chart import panel
+from simulator.run.faults import FaultInjector, FaultPlan
+from simulator.run.run_report import consumer_counts, conversation_sends, records_per_second
+from simulator.send.delivery import Attempt, Delivery, Outcome
+from simulator.send.hub_target import split
+from simulator.send.replay_source import Filters, load
+from simulator.send.stats import SendSummary, per_second, percentile
 from tests.simulator.fake_replay import dead_letter
 from tests.simulator.http_server import serve
 from tests.simulator.payloads import envelope

@@ -11,13 +11,14 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from adapters.webhook import RetryPolicy
 from simulator.cli import app
-from simulator.delivery import Delivery, RetryPolicy
 from simulator.errors import UsageError
-from simulator.http_target import INGEST_ROUTE, ingest_url
-from simulator.sending import TargetSpec, send
-from simulator.sendlog import read_log
-from simulator.stats import SendSummary
+from simulator.send.delivery import Delivery
+from simulator.send.http_target import INGEST_ROUTE, ingest_url
+from simulator.send.sending import TargetSpec, send
+from simulator.send.sendlog import read_log
+from simulator.send.stats import SendSummary
 from tests.simulator.http_server import Answer, Seen, serve
 
 runner = CliRunner()

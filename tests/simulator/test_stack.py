@@ -6,6 +6,7 @@ host, table, containers and consumer group), one starts a private stack and inje
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,7 +80,7 @@ def test_verify_reads_records_and_dead_letters_from_blob(
         "RECORDS_CONTAINER": records,
         "DEADLETTER_CONTAINER": letters,
     }
-    args = ["verify", str(data), "--settings", str(data / "none.json"), "-q"]
+    args = ["verify", str(data), "--settings", os.devnull, "-q"]
     result = runner.invoke(app, args, env=env)
     assert result.exit_code == 0, result.output
     assert f"devstoreaccount1/{records}" in result.output
@@ -144,7 +145,8 @@ def test_a_chaos_run_with_a_host_kill_and_an_emulator_outage_verifies_exactly(
 def test_a_stack_whose_consumer_group_is_busy_is_not_reused(
     local_stack: Stack, tmp_path: Path
 ) -> None:
-    from simulator.runstack import REUSE_CONSUMER_GROUP, RunStack, Tuning
+    from adapters.settings import eventhub_connection, namespace_of
+    from simulator.run.runstack import REUSE_CONSUMER_GROUP, RunStack, Tuning
 
     free = RunStack(tmp_path / "a", Tuning(), reuse_dir=local_stack.state_dir)
     assert free.reused and free.names.consumer_group == REUSE_CONSUMER_GROUP
@@ -153,7 +155,11 @@ def test_a_stack_whose_consumer_group_is_busy_is_not_reused(
     container = blobs.get_container_client("azure-webjobs-eventhub")
     if not container.exists():
         container.create_container()
-    name = f"localhost:1/genesys-events/{REUSE_CONSUMER_GROUP}/ownership/7"
+    hub = eventhub_connection(
+        {"EventHubConnection": local_stack.eventhub_connection_string}, "EventHubConnection"
+    )
+    # Where another run's host claims partitions: the stack's namespace, the run's group.
+    name = f"{namespace_of(hub)}/genesys-events/{REUSE_CONSUMER_GROUP}/ownership/7"
     container.upload_blob(name, b"", overwrite=True, metadata={"ownerid": "another-run"})
     try:
         busy = RunStack(tmp_path / "b", Tuning(), reuse_dir=local_stack.state_dir)
@@ -208,7 +214,7 @@ def test_send_eventhub_splits_per_conversation_and_sends_rejects_raw(
         "EventHubConnection": local_stack.eventhub_connection_string,
         "EVENTHUB_NAME": "test-events",
     }
-    args = ["send", str(capture), "--eventhub", "--settings", str(tmp_path / "no.json"), "-q"]
+    args = ["send", str(capture), "--eventhub", "--settings", os.devnull, "-q"]
     result = runner.invoke(app, args, env=env)
     assert result.exit_code == 0, result.output
     events = asyncio.run(_hub_events(local_stack.eventhub_connection_string, "test-events", tag))
@@ -236,7 +242,7 @@ def test_replay_resends_dead_letters_from_blob(
     env = {"StateStorage": local_stack.storage_connection_string, "DEADLETTER_CONTAINER": letters}
     with serve() as (url, seen):
         args = ["replay", "blob", "--target", url, "--reason", "transient-failure-parked"]
-        args += ["--settings", str(tmp_path / "no.json"), "--log", str(tmp_path / "r.jsonl")]
+        args += ["--settings", os.devnull, "--log", str(tmp_path / "r.jsonl")]
         result = runner.invoke(app, [*args, "-q"], env=env)
     assert result.exit_code == 0, result.output
     assert [s.body for s in seen.seen] == [b'{"parked": 1}']

@@ -7,9 +7,9 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator import truth
-from simulator.model import EVENTBRIDGE, MicroEvent
-from simulator.truth import RECORD_FIELDS, derive
+from simulator.generate import truth
+from simulator.generate.model import EVENTBRIDGE, MicroEvent
+from simulator.generate.truth import RECORD_FIELDS, derive
 from tests.simulator.builders import envelope, genesys, when
 
 

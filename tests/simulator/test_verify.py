@@ -11,8 +11,10 @@ import orjson
 import pytest
 
 from simulator.errors import InputError
-from simulator.sources import Found, OfflineReplaySource
-from simulator.verify import Report, load_expected, match_dead_letters, verify
+from simulator.verify.dead_letters import match_dead_letters
+from simulator.verify.expected import load_expected
+from simulator.verify.sources import Found, OfflineReplaySource
+from simulator.verify.verdict import Report, verify
 from tests.simulator.fake_replay import dead_letter, edit_record, write_replay
 
 

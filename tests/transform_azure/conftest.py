@@ -15,8 +15,8 @@ from pydantic import SecretStr
 from adapters.blob_deadletters import BlobDeadLetterSink, read_letter
 from adapters.blob_records import BlobRecordSink
 from adapters.opcount import OperationCounter
+from adapters.settings import StorageConnection
 from adapters.table_state import TableStateStore
-from functions.settings import StorageConnection
 from schemas.record import DeadLetter
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from adapters.blob_records import BlobRecordSink
-from adapters.sharded_state import TableOp
+from adapters.state_plan import TableOp
 from adapters.table_state import TableStateStore
 from schemas.record import DeadLetter
 from transform.errors import StorageUnavailable

@@ -22,8 +22,8 @@ import orjson
 import pytest
 from azure.storage.blob import BlobServiceClient
 
+from tests.replaying import replay_in_memory
 from transform.derive import PROCESSING_FIELDS
-from transform.replay import replay
 from transform.state import Timing
 
 pytestmark = [pytest.mark.stack, pytest.mark.e2e, pytest.mark.slow]
@@ -51,8 +51,8 @@ def stored_records(blobs: BlobServiceClient, container: str) -> dict[str, dict[s
 def test_ingest_to_records_matches_the_offline_replay(
     local_stack: Any, start_hosts: Callable[..., Any]
 ) -> None:
-    from simulator.generate import generate
-    from simulator.profiles import resolve
+    from simulator.generate.dataset import generate
+    from simulator.generate.profiles import resolve
 
     dataset = generate(
         conversations=300, seed=2024, profile="realistic", knobs=resolve("realistic", {})
@@ -60,7 +60,7 @@ def test_ingest_to_records_matches_the_offline_replay(
     deliveries = dataset.deliveries_bytes()
     lines = deliveries.splitlines()
     timing = Timing(GRACE_S * 1000, IDLE_S * 1000)
-    expected_sink, _, _ = replay(io.BytesIO(deliveries), timing=timing)
+    expected_sink, _, _ = replay_in_memory(io.BytesIO(deliveries), timing=timing)
     expected = {cid: observable(r) for cid, r in expected_sink.records.items()}
     assert len(expected) >= 280
 

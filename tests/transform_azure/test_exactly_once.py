@@ -18,10 +18,11 @@ from typing import Any
 import orjson
 import pytest
 
-from adapters.memory import ManualClock
+from adapters.memory import InMemoryRecordSink, InMemoryStateStore, ManualClock
 from adapters.opcount import OperationCounter
-from functions.settings import TransformSettings
-from functions.transform import PARKED_REASON, TransformRuntime, Tuning, consume
+from adapters.settings import TransformSettings, Tuning
+from adapters.wiring import TransformRuntime
+from functions.transform import consume
 from schemas.timestamps import ms_to_datetime
 from tests.transform_azure.conftest import AzureStorage
 from tests.transform_azure.faults import (
@@ -36,7 +37,7 @@ from tests.transform_azure.faults import (
 from tests.transform_azure.realistic import Knobs, generate
 from transform.errors import StorageUnavailable
 from transform.normalize import parse_delivery
-from transform.service import Counts, Delivery, TransformService
+from transform.service import PARKED_REASON, Counts, Delivery, TransformService
 from transform.state import SourcePosition, Timing
 
 pytestmark = pytest.mark.stack
@@ -295,8 +296,6 @@ def test_the_last_attempt_parks_what_cannot_be_applied_and_loses_nothing(
 
 
 def test_parked_letters_round_trip_their_bytes() -> None:
-    from functions.transform import _park
-
     class Sink:
         def __init__(self) -> None:
             self.letters: list[Any] = []
@@ -307,7 +306,10 @@ def test_parked_letters_round_trip_their_bytes() -> None:
     body = b"\xff\xfe binary \x00"
     source = {"partition": "2", "sequence_number": 7, "offset": "8800"}
     sink = Sink()
-    _park(sink, Delivery(body, None, source), StorageUnavailable("down"))
+    service = TransformService(
+        InMemoryStateStore(), InMemoryRecordSink(), sink, ManualClock(ms_to_datetime(0))
+    )
+    service.park(Delivery(body, None, source), StorageUnavailable("down"))
     (letter,) = sink.letters
     assert (letter.reason, letter.raw_encoding) == (PARKED_REASON, "base64")
     import base64

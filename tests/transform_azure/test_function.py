@@ -21,13 +21,11 @@ from adapters.memory import (
     ManualClock,
 )
 from adapters.opcount import OperationCounter
+from adapters.settings import TransformSettings, Tuning
+from adapters.wiring import TransformRuntime
 from functions import transform as blueprint
-from functions.settings import TransformSettings
 from functions.transform import (
-    PARKED_REASON,
     RETRY_COUNT,
-    TransformRuntime,
-    Tuning,
     install_runtime,
     run_timer,
     to_deliveries,
@@ -35,7 +33,7 @@ from functions.transform import (
 from tests.conftest import project_functions
 from tests.contract.states import envelope
 from transform.errors import StorageUnavailable
-from transform.service import TransformService
+from transform.service import PARKED_REASON, TransformService
 from transform.state import SourcePosition, Timing
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.replaying import replay_in_memory
 from tests.unit.builders import line
-from transform.replay import replay
 from transform.state import Timing
 
 Replay = Callable[..., dict[str, dict[str, Any]]]
@@ -20,7 +20,7 @@ def replay_payloads(
 ) -> dict[str, dict[str, Any]]:
     """Replay deliveries (payloads, arrays or raw bytes) and return records by conversation id."""
     data = b"".join((d if isinstance(d, bytes) else line(d)) + b"\n" for d in deliveries)
-    records, _, _ = replay(io.BytesIO(data), batch_size=batch_size, timing=timing)
+    records, _, _ = replay_in_memory(io.BytesIO(data), batch_size=batch_size, timing=timing)
     return records.records
 
 

@@ -10,11 +10,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.replaying import replay_in_memory
 from tests.unit.builders import Step, envelope, notification
 from tests.unit.conftest import replay_payloads
 from transform.derive import PROCESSING_FIELDS
 from transform.normalize import parse_delivery
-from transform.replay import replay
 
 STATUSES = ["ringing", "connected", "onhold", "Connected", "ONHOLD", "disconnected"]
 NAMES = [
@@ -179,7 +179,7 @@ SHAPED = (
 def test_garbage_never_raises_and_every_payload_is_accounted_for(payload: object) -> None:
     raw = json.dumps(payload).encode()  # the stdlib: it also writes integers beyond 64 bits
     parsed = parse_delivery(raw)
-    _, dead_letters, counts = replay(io.BytesIO(raw + b"\n"))
+    _, dead_letters, counts = replay_in_memory(io.BytesIO(raw + b"\n"))
     assert counts.dead_letters == len(parsed.rejections) == len(dead_letters.letters)
     assert counts.applied + counts.duplicates == counts.micro_events == len(parsed.events)
 

@@ -219,13 +219,13 @@ TestFoldMachine.settings = settings(max_examples=60, stateful_step_count=25, dea
 def test_replay_is_deterministic_to_the_byte(tmp_path: Any, batch_size: int) -> None:
     from pathlib import Path
 
-    from transform.replay import replay_file
+    from transform.__main__ import replay_command
 
     sample = Path(__file__).parents[1] / "data" / "sample_deliveries.jsonl"
     outputs = []
     for run in ("a", "b"):
         out = tmp_path / run
-        replay_file(sample, out, batch_size=batch_size)
+        replay_command(sample, out, batch_size=batch_size)
         files = sorted(p for p in out.rglob("*") if p.is_file())
         outputs.append({p.relative_to(out).as_posix(): p.read_bytes() for p in files})
     assert outputs[0] == outputs[1]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.settings import IngestSettings, SettingsError, TransformSettings
+from adapters.settings import IngestSettings, SettingsError, TransformSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]

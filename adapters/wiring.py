@@ -1,0 +1,194 @@
+"""The core services and the readers, wired to Azure from the typed settings.
+
+Every shell builds what it needs here, so the function app, `ops` and the simulator reach the
+same storage account and hub through the same adapters: the ingest service (the webhook, and
+`ops deadletters replay --to hub`), the transform service (the consumer and its timer), and the
+readers of what the pipeline stored (lag and checkpoints, conversation state, records, dead
+letters). Nothing connects until first use.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from adapters.blob_deadletters import AsyncBlobDeadLetterSink, BlobDeadLetterSink
+from adapters.blob_records import BlobRecordSink
+from adapters.checkpoints import CONTAINER as CHECKPOINT_CONTAINER
+from adapters.checkpoints import BlobCheckpointStore, HubAddress
+from adapters.clients import CLIENT_OPTIONS, blob_service, table_service, tool_blobs
+from adapters.containers import BlobContainerReader
+from adapters.deadletter_store import DeadLetterStore
+from adapters.entity import SPILL_CONTAINER
+from adapters.eventhub_producer import EventHubPublisher
+from adapters.opcount import METRICS, CountedDeadLetters, OperationCounter
+from adapters.partitions import EventHubReader
+from adapters.record_reader import RecordReader
+from adapters.settings import (
+    HubSettings,
+    IngestSettings,
+    OutputSettings,
+    TransformSettings,
+    Tuning,
+)
+from adapters.state_reader import ShardedStateReader
+from adapters.table_state import TableStateStore
+from ingest.accept import AcceptanceLimits
+from ingest.breaker import CircuitBreaker
+from ingest.metrics import REGISTRY, MetricsRegistry
+from ingest.service import IngestConfig, IngestService
+from transform.ports import DeadLetterSink, RecordSink, StateStore
+from transform.service import TransformService
+
+STORAGE_HINT = "check StateStorage, and that you may read blobs there"
+
+
+class SystemClock:
+    """Processing time from the machine's clock."""
+
+    def now(self) -> datetime:
+        """Aware UTC now."""
+        return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------------- ingest
+@dataclass(frozen=True, slots=True)
+class IngestRuntime:
+    """What one process keeps between requests."""
+
+    settings: IngestSettings
+    service: IngestService
+    publisher: EventHubPublisher
+    dead_letters: AsyncBlobDeadLetterSink
+
+    async def close(self) -> None:
+        """Close the producer and the dead-letter writer."""
+        await self.publisher.close()
+        await self.dead_letters.close()
+
+
+def ingest_runtime(settings: IngestSettings, metrics: MetricsRegistry = REGISTRY) -> IngestRuntime:
+    """The ingest service on the Event Hubs producer and the Blob dead-letter writer."""
+    publisher = EventHubPublisher(settings.eventhub, settings.eventhub_name)
+    dead_letters = AsyncBlobDeadLetterSink(settings.dead_letters, settings.deadletter_container)
+    config = IngestConfig(
+        limits=AcceptanceLimits(
+            max_body_bytes=settings.max_body_bytes,
+            max_payloads=settings.max_payloads,
+            max_micro_events=settings.max_micro_events,
+            max_event_bytes=settings.max_event_bytes,
+        ),
+        secret=settings.secret_bytes,
+        send_timeout_seconds=settings.send_timeout_seconds,
+        retry_after_seconds=settings.retry_after_seconds,
+    )
+    breaker = CircuitBreaker(
+        settings.breaker_failure_threshold, settings.breaker_open_seconds, time.monotonic
+    )
+    service = IngestService(
+        publisher=publisher,
+        dead_letters=dead_letters,
+        breaker=breaker,
+        config=config,
+        monotonic=time.monotonic,
+        metrics=metrics,
+    )
+    return IngestRuntime(settings, service, publisher, dead_letters)
+
+
+# ---------------------------------------------------------------------- transform
+@dataclass(frozen=True, slots=True)
+class TransformRuntime:
+    """What one worker process keeps between invocations."""
+
+    settings: TransformSettings
+    tuning: Tuning
+    service: TransformService
+    store: StateStore
+    records: RecordSink
+    dead_letters: DeadLetterSink
+    counter: OperationCounter
+
+    def prepare(self) -> None:
+        """Create the table and the records container if need be (once per process)."""
+        if isinstance(self.store, TableStateStore):
+            self.store.ensure_table()
+        if isinstance(self.records, BlobRecordSink):
+            self.records.ensure_container()
+
+
+def transform_runtime(
+    settings: TransformSettings, tuning: Tuning, counter: OperationCounter = METRICS
+) -> TransformRuntime:
+    """The transform service on Table / Blob adapters (clients connect on first use)."""
+    tables = table_service(settings.state)
+    blobs, _ = blob_service(settings.state, **CLIENT_OPTIONS)
+    store = TableStateStore(
+        tables.get_table_client(settings.state_table),
+        blobs.get_container_client(SPILL_CONTAINER),
+        counter=counter,
+        cache_size=tuning.cache_size,
+        shards=tuning.shards,
+    )
+    records = BlobRecordSink(
+        blobs.get_container_client(settings.records_container),
+        counter=counter,
+        cache_size=tuning.cache_size,
+    )
+    dead_letters = CountedDeadLetters(
+        BlobDeadLetterSink(settings.state, settings.deadletter_container), counter
+    )
+    service = TransformService(
+        store, records, dead_letters, SystemClock(), settings.timing, sleep=time.sleep
+    )
+    return TransformRuntime(settings, tuning, service, store, records, dead_letters, counter)
+
+
+# ---------------------------------------------------------------------- readers
+def state_reader(settings: TransformSettings) -> ShardedStateReader:
+    """The conversation state, read-only, uncached, counted apart from the consumer."""
+    store = TableStateStore(
+        table_service(settings.state).get_table_client(settings.state_table),
+        tool_blobs(settings.state).get_container_client(SPILL_CONTAINER),
+        counter=OperationCounter(),
+        cache_size=0,
+        presume_new=False,
+        read_only=True,
+    )
+    return ShardedStateReader(store, settings.state_table)
+
+
+def record_reader(output: OutputSettings) -> RecordReader:
+    """The records container."""
+    container = tool_blobs(output.storage).get_container_client(output.records_container)
+    return RecordReader(BlobContainerReader(container, hint=f"{STORAGE_HINT} (RECORDS_CONTAINER)"))
+
+
+def deadletter_store(output: OutputSettings) -> DeadLetterStore:
+    """The dead-letter container."""
+    container = tool_blobs(output.storage).get_container_client(output.deadletter_container)
+    return DeadLetterStore(
+        BlobContainerReader(container, hint=f"{STORAGE_HINT} (DEADLETTER_CONTAINER)")
+    )
+
+
+def output_of(settings: TransformSettings) -> OutputSettings:
+    """Where the consumer writes records and dead letters."""
+    return OutputSettings(settings.state, settings.records_container, settings.deadletter_container)
+
+
+def hub_address(settings: HubSettings) -> HubAddress:
+    """The checkpoint address of the app's trigger."""
+    return HubAddress(settings.namespace, settings.eventhub_name, settings.consumer_group)
+
+
+def hub_reader(settings: HubSettings) -> EventHubReader:
+    """The trigger's hub, as its consumer group sees it."""
+    return EventHubReader(settings.eventhub, settings.eventhub_name, settings.consumer_group)
+
+
+def checkpoint_store(settings: HubSettings) -> BlobCheckpointStore:
+    """The host's checkpoints in AzureWebJobsStorage."""
+    container = tool_blobs(settings.host_storage).get_container_client(CHECKPOINT_CONTAINER)
+    return BlobCheckpointStore(container)

@@ -1,0 +1,86 @@
+"""The Event Hubs emulator (`devstack.eventhubs`) as a part of the stack: one AMQP port, one
+health port, data in `<state>/eventhubs`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from devstack.errors import PartStartError
+from devstack.parts.processes import PartProcesses, PartStatus
+from devstack.processes import ProcessSpec
+from devstack.settings import LOOPBACK, eventhubs_emulator_connection_string
+
+PROBE_TIMEOUT_S = 2.0
+
+
+class EventHubsPart:
+    """The emulator of one stack."""
+
+    NAME = "eventhubs"
+
+    def __init__(
+        self, parts: PartProcesses, *, amqp_port: int, health_port: int, config: Path
+    ) -> None:
+        self._parts = parts
+        self.amqp_port = amqp_port
+        self.health_port = health_port
+        self.config = config
+
+    @property
+    def connection_string(self) -> str:
+        """The official emulator's connection string on this emulator's port."""
+        return eventhubs_emulator_connection_string(self.amqp_port)
+
+    def healthy(self) -> bool:
+        try:
+            answer = httpx.get(
+                f"http://{LOOPBACK}:{self.health_port}/health", timeout=PROBE_TIMEOUT_S
+            )
+        except httpx.HTTPError:
+            return False
+        return answer.status_code == 200
+
+    def start(self) -> float:
+        """Start the emulator unless running; seconds to healthy."""
+        if self._parts.running(self.NAME) is not None and self.healthy():
+            return 0.0
+        if not self.config.exists():
+            msg = f"Event Hubs emulator config {self.config} is missing"
+            raise PartStartError(msg)
+        data_dir = self._parts.state_dir / "eventhubs"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        spec = ProcessSpec(
+            name=self.NAME,
+            command=(
+                self._parts.python(),
+                "-m",
+                "devstack.eventhubs",
+                "--config",
+                str(self.config),
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(self.amqp_port),
+                "--health-port",
+                str(self.health_port),
+                "--data-dir",
+                str(data_dir),
+            ),
+            cwd=self._parts.root,
+            log_file=self._parts.log_file(self.NAME),
+            ports=(("Event Hubs AMQP", self.amqp_port), ("Event Hubs health", self.health_port)),
+            env=self._parts.python_env(),
+        )
+        return self._parts.start(spec, self.healthy)
+
+    def stop(self, *, kill: bool = False) -> None:
+        self._parts.stop(self.NAME, kill=kill)
+
+    def status(self) -> PartStatus:
+        process = self._parts.running(self.NAME)
+        if process is None:
+            return PartStatus(self.NAME, None, False, "not running")
+        detail = f"amqp {self.amqp_port}, health {self.health_port}"
+        return PartStatus(self.NAME, process.pid, self.healthy(), detail)

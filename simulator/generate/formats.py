@@ -1,0 +1,105 @@
+"""Rendering payloads in the wire formats of SPEC 2: envelope, eventbridge, notification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from simulator.generate.model import (
+    ENVELOPE,
+    ENVELOPE_TYPE,
+    EVENTBRIDGE,
+    TOPIC_PREFIX,
+    MicroEvent,
+    Payload,
+)
+from simulator.timeutil import iso
+
+Json = dict[str, Any]
+
+EVENTBRIDGE_ACCOUNT = "123456789012"
+EVENTBRIDGE_REGION = "eu-west-1"
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON with sorted keys: the one serialization of everything the simulator writes."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def topic(conversation_id: str, kind: str) -> str:
+    return f"{TOPIC_PREFIX}{conversation_id}.{kind}"
+
+
+def detail(event: MicroEvent) -> Json:
+    """One element of an envelope's `data.details`."""
+    return {
+        "name": event.action,
+        "type": event.action.partition(":")[0].lower(),
+        "data": dict(event.fields),
+        "sequence": event.sequence,
+        "timestamp": iso(event.time_ms),
+    }
+
+
+def envelope(payload: Payload, org_id: str, details: list[Json] | None = None) -> Json:
+    """The design's webhook envelope; `details` overrides the rendered ones (re-sent subsets)."""
+    return {
+        "id": payload.payload_id,
+        "type": ENVELOPE_TYPE,
+        "createdTimestamp": iso(payload.created_ms),
+        "data": {
+            "id": payload.conversation_id,
+            "type": payload.media,
+            "createdTimestamp": iso(payload.conversation_started_ms),
+            "updatedTimestamp": iso(payload.created_ms),
+            "details": details if details is not None else [detail(e) for e in payload.events],
+        },
+        "metadata": {
+            "correlationId": payload.correlation_id,
+            "orgId": org_id,
+            "source": "genesys-cloud-webhook",
+        },
+    }
+
+
+def notification(payload: Payload) -> Json:
+    """A Genesys notification: `topicName`, `version`, a flat `eventBody`, `metadata`."""
+    event = payload.events[0]
+    body = dict(event.fields)
+    body["conversationId"] = payload.conversation_id
+    body["eventTime"] = event.time_ms
+    body["mediaType"] = event.media
+    return {
+        "topicName": topic(payload.conversation_id, event.action),
+        "version": "2",
+        "eventBody": body,
+        "metadata": {"CorrelationId": payload.correlation_id},
+    }
+
+
+def eventbridge(payload: Payload, org_id: str) -> Json:
+    """The notification as Amazon EventBridge delivers it from the Genesys partner source."""
+    inner = notification(payload)
+    inner["timestamp"] = iso(payload.created_ms)
+    seconds = iso(payload.created_ms)[:19] + "Z"
+    return {
+        "version": "0",
+        "id": payload.payload_id,
+        "detail-type": inner["topicName"],
+        "source": f"aws.partner/genesys.com/cloud/{org_id}/conversation-events",
+        "account": EVENTBRIDGE_ACCOUNT,
+        "time": seconds,
+        "region": EVENTBRIDGE_REGION,
+        "resources": [],
+        "detail": inner,
+    }
+
+
+def render(payload: Payload, org_id: str) -> Json:
+    """The payload as its source would send it, before any drift."""
+    if payload.fmt == ENVELOPE:
+        return envelope(payload, org_id)
+    if payload.fmt == EVENTBRIDGE:
+        return eventbridge(payload, org_id)
+    return notification(payload)
