@@ -1,8 +1,10 @@
 """Genesys Cloud's Integrations API through the official Python SDK (`PureCloudPlatformClientV2`).
 
-Implements `ops.genesys.service.IntegrationsPort`. The SDK is a development dependency, not
-deployed, and importing it takes seconds (thousands of generated models): it is imported when
-`GenesysCloudIntegrations.login` runs, never by the function app.
+Implements `ops.genesys.service.IntegrationsPort`; its values (`Existing`) and refusals
+(`GenesysError`) are declared here, since the adapter layer sits under the ops shell. The SDK
+is a development dependency, not deployed, and importing it takes seconds (thousands of
+generated models): it is imported when `GenesysCloudIntegrations.login` runs, never by the
+function app.
 
 Two SDK defaults are changed, on this client's transport only. The SDK's urllib3 pool retries
 a 429 itself, sleeping whatever `Retry-After` says with no bound and no word to the user, and
@@ -12,7 +14,7 @@ The SDK's configuration singleton also watches `~/.genesyscloudpython` (the near
 parent, i.e. the whole home directory, when it does not exist) for live reloads; a one-shot
 command does not need that, so the watch is dropped.
 
-Every refusal is mapped to `ops.genesys.errors`, naming the permission the endpoint needs
+Every refusal is mapped to a `GenesysError`, naming the permission the endpoint needs
 (from the SDK's documentation of each operation).
 """
 
@@ -23,23 +25,18 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from ops.errors import ConfigError, Unreachable
-from ops.genesys.errors import (
-    AmbiguousName,
-    Denied,
-    GenesysApiError,
-    RateLimited,
-    VersionConflict,
-)
-from ops.genesys.plan import INTEGRATION_TYPE, Existing
-from ops.genesys.settings import BASE_URL, CLIENT_ID, CLIENT_SECRET, REGION, GenesysSettings
+from adapters.errors import Unreachable
+from adapters.genesys_settings import BASE_URL, CLIENT_ID, CLIENT_SECRET, REGION, GenesysSettings
+from adapters.settings import SettingsError
 
 log = logging.getLogger(__name__)
+
+INTEGRATION_TYPE = "amazon-eventbridge-source"
 
 T = TypeVar("T")
 
@@ -48,6 +45,66 @@ MAX_ATTEMPTS = 5
 MAX_WAIT_SECONDS = 60.0
 """A longer Retry-After is reported instead of slept through."""
 TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Existing:
+    """An integration as Genesys reports it, with its current configuration."""
+
+    id: str
+    name: str
+    intended_state: str | None
+    reported_state: str | None
+    """`IntegrationStatusInfo.code`: ACTIVE, ACTIVATING, INACTIVE, DEACTIVATING, ERROR."""
+    reported_detail: str | None
+    config_version: int | None
+    config_name: str | None
+    notes: str | None
+    properties: Mapping[str, object]
+    advanced: Mapping[str, object] = field(default_factory=dict)
+    """Kept as Genesys has it: a configuration is replaced whole."""
+    credentials: Mapping[str, str] = field(default_factory=dict)
+    """Credential type -> credential id; kept as Genesys has it."""
+
+
+class GenesysError(Exception):
+    """Genesys Cloud refused a request; `exit_code` says how the ops CLI ends on it.
+
+    GenesysError
+     ├── GenesysApiError  exit 1: any other refusal, with Genesys's status and message
+     ├── AmbiguousName    exit 4: several EventBridge integrations carry the name
+     ├── RateLimited      exit 5: still 429 after honouring Retry-After, or asked to wait too long
+     ├── Denied           exit 7: credentials refused (401) or a permission missing (403)
+     └── VersionConflict  the configuration changed between reading and writing (409)
+    """
+
+    exit_code = 1
+
+
+class AmbiguousName(GenesysError):
+    """More than one integration of the type has the name: the command cannot pick one."""
+
+    exit_code = 4
+
+
+class RateLimited(GenesysError):
+    """Genesys Cloud kept answering 429."""
+
+    exit_code = 5
+
+
+class Denied(GenesysError):
+    """The OAuth client's credentials or its roles' permissions were refused."""
+
+    exit_code = 7
+
+
+class VersionConflict(GenesysError):
+    """The configuration changed between reading and writing it; the service retries."""
+
+
+class GenesysApiError(GenesysError):
+    """Any other refusal; the message carries Genesys's status and its own words."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,7 +444,7 @@ def api_host(sdk: Any, settings: GenesysSettings) -> str:
         return str(sdk.PureCloudRegionHosts[settings.region.replace("-", "_")].get_api_host())
     except KeyError:
         known = ", ".join(sorted(r.name.replace("_", "-") for r in sdk.PureCloudRegionHosts))
-        raise ConfigError(
+        raise SettingsError(
             f"{REGION}={settings.region!r} is not a Genesys Cloud region this SDK knows: {known} "
             f"(or set {BASE_URL})"
         ) from None

@@ -1,6 +1,6 @@
 """`python -m ops genesys connect`: the Genesys half of the Amazon EventBridge route.
 
-Credentials come from the environment (`ops.genesys.settings`). Exit codes: 0 done (or nothing
+Credentials come from the environment (`adapters.genesys_settings`). Exit codes: 0 done (or nothing
 to do), 2 bad settings or arguments, 4 the integration is in a state this must not change,
 5 Genesys Cloud did not answer (or kept rate-limiting), 7 credentials or a permission refused,
 1 any other refusal.
@@ -15,10 +15,13 @@ import orjson
 import typer
 from rich.console import Console
 
-from ops.errors import OpsError
+from adapters.errors import Unreachable
+from adapters.genesys_cloud import GenesysError
+from adapters.genesys_settings import GenesysSettings, genesys_settings
+from adapters.settings import SettingsError
+from ops.errors import SETTINGS_EXIT, UNREACHABLE_EXIT, OpsError
 from ops.genesys import plan as planning
 from ops.genesys.service import IntegrationsPort, Outcome, connect
-from ops.genesys.settings import GenesysSettings, genesys_settings
 
 app = typer.Typer(
     help="Connect Genesys Cloud to the webhook (Amazon EventBridge integration).",
@@ -81,13 +84,21 @@ def connect_command(
         settings = genesys_settings(os.environ)
         port = _sdk_port(settings)
         outcome = connect(port, want, dry_run=dry_run, allow_source_change=allow_source_change)
-    except OpsError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        raise typer.Exit(e.exit_code) from e
+    except (OpsError, GenesysError) as e:
+        raise _fail(e, e.exit_code) from e
+    except SettingsError as e:
+        raise _fail(e, SETTINGS_EXIT) from e
+    except Unreachable as e:
+        raise _fail(e, UNREACHABLE_EXIT) from e
     if as_json:
         typer.echo(orjson.dumps(_as_json(outcome), option=orjson.OPT_INDENT_2).decode())
     else:
         _print(outcome)
+
+
+def _fail(error: Exception, exit_code: int) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    return typer.Exit(exit_code)
 
 
 def _as_json(outcome: Outcome) -> dict[str, Any]:

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ops.errors import ConfigError
+from adapters.genesys_cloud import INTEGRATION_TYPE, Existing
+from adapters.genesys_settings import REGION_FORM
+from ops.errors import UsageError
 from ops.genesys.errors import WrongState
 from schemas.wire import TOPIC_PREFIX
 from transform.vocabulary import GENESYS_KINDS
 
-INTEGRATION_TYPE = "amazon-eventbridge-source"
 DEFAULT_NAME = "Conversation events to Azure"
 DEFAULT_SUFFIX = "conversation-events"
 MANAGED_NOTE = (
@@ -45,8 +46,6 @@ SOURCE_FIELDS = (ACCOUNT, REGION, SUFFIX)
 """Changing any of these makes Genesys create another partner event source."""
 
 _ACCOUNT_FORM = re.compile(r"^\d{12}$")
-REGION_FORM = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-\d$")
-"""An AWS region code (`eu-west-1`); Genesys Cloud names its regions the same way."""
 # Genesys's rule for the suffix: up to 64 letters, digits, '.', '-' or '_'.
 _SUFFIX_FORM = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -92,40 +91,20 @@ def desired(
 ) -> Desired:
     """Check the arguments and build the desired integration; messages name the bad value."""
     if not _ACCOUNT_FORM.match(aws_account_id):
-        raise ConfigError(f"AWS account id {aws_account_id!r} is not 12 digits")
+        raise UsageError(f"AWS account id {aws_account_id!r} is not 12 digits")
     if not REGION_FORM.match(aws_region):
-        raise ConfigError(f"AWS region {aws_region!r} is not a region code like eu-west-1")
+        raise UsageError(f"AWS region {aws_region!r} is not a region code like eu-west-1")
     if not _SUFFIX_FORM.match(event_source_suffix):
-        raise ConfigError(
+        raise UsageError(
             f"event source suffix {event_source_suffix!r}: use 1 to 64 letters, digits, '.', '-' "
             "or '_' (Genesys appends it to the partner event source name)"
         )
     if not name.strip() or name != name.strip():
-        raise ConfigError(f"integration name {name!r} must be non-empty without edge spaces")
+        raise UsageError(f"integration name {name!r} must be non-empty without edge spaces")
     chosen = topic_filters() if filters is None else tuple(sorted(set(filters)))
     if not chosen:
-        raise ConfigError("no topic filters: the integration would publish nothing")
+        raise UsageError("no topic filters: the integration would publish nothing")
     return Desired(name, aws_account_id, aws_region, event_source_suffix, chosen)
-
-
-@dataclass(frozen=True, slots=True)
-class Existing:
-    """An integration as Genesys reports it, with its current configuration."""
-
-    id: str
-    name: str
-    intended_state: str | None
-    reported_state: str | None
-    """`IntegrationStatusInfo.code`: ACTIVE, ACTIVATING, INACTIVE, DEACTIVATING, ERROR."""
-    reported_detail: str | None
-    config_version: int | None
-    config_name: str | None
-    notes: str | None
-    properties: Mapping[str, object]
-    advanced: Mapping[str, object] = field(default_factory=dict)
-    """Kept as Genesys has it: a configuration is replaced whole."""
-    credentials: Mapping[str, str] = field(default_factory=dict)
-    """Credential type -> credential id; kept as Genesys has it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """`connect`: find the integration by name, plan, apply through the port, report the source.
 
 The port is what the command needs from Genesys Cloud, in its own terms; the SDK adapter
-(`adapters.genesys_cloud`) implements it and maps every HTTP refusal to `ops.genesys.errors`.
+(`adapters.genesys_cloud`) implements it and maps every HTTP refusal to a `GenesysError`.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from ops.genesys.errors import VersionConflict, WrongState
+from adapters.genesys_cloud import Existing, VersionConflict
+from ops.genesys.errors import WrongState
 from ops.genesys.plan import (
     ENABLED,
     ERROR,
     Desired,
-    Existing,
     Plan,
     merged_properties,
     partner_event_source_name,

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from adapters.genesys_cloud import GenesysCloudIntegrations
-from ops.genesys.settings import GenesysSettings
+from adapters.genesys_settings import GenesysSettings
 from tests.genesys.fake_genesys import FakeGenesys
 
 CLIENT_ID = "ops-connect"

@@ -8,12 +8,19 @@ from dataclasses import replace
 
 import pytest
 
-from adapters.genesys_cloud import GenesysCloudIntegrations, api_host
-from ops.errors import ConfigError, Unreachable
+from adapters.errors import Unreachable
+from adapters.genesys_cloud import (
+    AmbiguousName,
+    Denied,
+    GenesysCloudIntegrations,
+    RateLimited,
+    api_host,
+)
+from adapters.genesys_settings import GenesysSettings
+from adapters.settings import SettingsError
 from ops.genesys import plan as planning
-from ops.genesys.errors import AmbiguousName, Denied, RateLimited, WrongState
+from ops.genesys.errors import WrongState
 from ops.genesys.service import connect
-from ops.genesys.settings import GenesysSettings
 from tests.genesys.conftest import CLIENT_ID, Sleeps
 from tests.genesys.fake_genesys import ADD, EDIT, EVENTBRIDGE, VIEW, FakeGenesys, Stored
 
@@ -309,6 +316,6 @@ def test_regions_map_to_the_sdk_hosts() -> None:
     assert host("eu-west-1") == "https://api.mypurecloud.ie"
     assert host("us-east-1") == "https://api.mypurecloud.com"
     with pytest.raises(
-        ConfigError, match=r"not a Genesys Cloud region this SDK knows: .*eu-west-1"
+        SettingsError, match=r"not a Genesys Cloud region this SDK knows: .*eu-west-1"
     ):
         host("xx-nowhere-1")

@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 import pytest
 
 from adapters.genesys_cloud import retry_after_seconds, server_message
-from ops.errors import ConfigError
+from adapters.genesys_settings import genesys_settings
+from adapters.settings import SettingsError
+from ops.errors import UsageError
 from ops.genesys import plan as planning
 from ops.genesys.errors import WrongState
 from ops.genesys.plan import Existing, desired, plan, topic_filters
-from ops.genesys.settings import genesys_settings
 from schemas.wire import TOPIC_PREFIX
 from transform.normalize import normalize_payload
 from transform.vocabulary import GENESYS_KINDS, is_known_action
@@ -99,7 +100,7 @@ def test_every_subscribed_topic_is_a_known_kind_to_the_transform(topic: str) -> 
     ],
 )
 def test_bad_arguments_are_named(overrides: dict[str, str], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(UsageError, match=message):
         want(**overrides)
 
 
@@ -154,7 +155,7 @@ def test_settings_read_the_sdk_names() -> None:
     ],
 )
 def test_bad_settings_say_what_to_set(env: dict[str, str], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(SettingsError, match=message):
         genesys_settings(env)
 
 

@@ -19,9 +19,9 @@ import pytest
 from cfnlint.api import lint_file
 from cfnlint.decode import decode
 
+from adapters.webhook import RetryPolicy
 from ops.genesys import plan as planning
 from schemas.wire import TOPIC_PREFIX
-from simulator.delivery import RetryPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "aws" / "genesys-eventbridge.yaml"

@@ -10,17 +10,19 @@ only on loopback). The login host is derived from it by the SDK (`api.` → `log
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from ops.errors import ConfigError
-from ops.genesys.plan import REGION_FORM
+from adapters.settings import SettingsError
 
 CLIENT_ID = "GENESYS_CLOUD_CLIENT_ID"
 CLIENT_SECRET = "GENESYS_CLOUD_CLIENT_SECRET"
 REGION = "GENESYS_CLOUD_REGION"
 BASE_URL = "GENESYS_CLOUD_BASE_URL"
+REGION_FORM = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-\d$")
+"""An AWS region code (`eu-west-1`); Genesys Cloud names its regions the same way."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +47,7 @@ def genesys_settings(env: Mapping[str, str]) -> GenesysSettings:
         if not value
     ]
     if missing:
-        raise ConfigError(
+        raise SettingsError(
             f"{' and '.join(missing)} not set: create an OAuth client with the Client Credentials "
             "grant in Genesys Cloud (Admin > Integrations > OAuth) and export its id and secret "
             "(docs/connect-genesys.md)"
@@ -53,14 +55,14 @@ def genesys_settings(env: Mapping[str, str]) -> GenesysSettings:
     region = env.get(REGION, "").strip() or None
     base_url = env.get(BASE_URL, "").strip() or None
     if region is not None and base_url is not None:
-        raise ConfigError(f"set {REGION} or {BASE_URL}, not both")
+        raise SettingsError(f"set {REGION} or {BASE_URL}, not both")
     if region is None and base_url is None:
-        raise ConfigError(
+        raise SettingsError(
             f"{REGION} not set: the region of the Genesys Cloud organization, e.g. eu-west-1 "
             f"(or {BASE_URL} for an API gateway)"
         )
     if region is not None and not REGION_FORM.match(region):
-        raise ConfigError(f"{REGION}={region!r} is not a region code like eu-west-1")
+        raise SettingsError(f"{REGION}={region!r} is not a region code like eu-west-1")
     if base_url is not None:
         base_url = _checked_base_url(base_url)
     return GenesysSettings(client_id, client_secret, region, base_url)
@@ -69,13 +71,15 @@ def genesys_settings(env: Mapping[str, str]) -> GenesysSettings:
 def _checked_base_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigError(
+        raise SettingsError(
             f"{BASE_URL}={value!r} is not an http(s) URL like https://api.mypurecloud.ie"
         )
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ConfigError(f"{BASE_URL}={value!r} must have no path: the SDK adds /api/v2/...")
+        raise SettingsError(f"{BASE_URL}={value!r} must have no path: the SDK adds /api/v2/...")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ConfigError(f"{BASE_URL}={value!r}: plain http is only for a local fake on loopback")
+        raise SettingsError(
+            f"{BASE_URL}={value!r}: plain http is only for a local fake on loopback"
+        )
     return value.rstrip("/")
 
 
