@@ -6,7 +6,7 @@ keys without `/ \\ # ?` or control characters and at most 1 KiB, binary properti
 of one PartitionKey and under 4 MiB.
 
 Layout (one table): PartitionKey = shard of the conversation id (`s00`.., see `STATE_SHARDS`).
-- state row: RowKey = safe key; the compressed state in chunks `S0..`, or `Spill` naming a
+- state row: RowKey = safe key; the encoded state in chunks `S0..`, or `Spill` naming a
   blob in container `state-spill` when it outgrows one entity; `Deadline`, `Slot` (the due
   index slot it holds), `Revision`.
 - due-index row: RowKey = `!due-<slot ms, 13 digits>-<safe key>`, written and deleted in the
@@ -45,7 +45,7 @@ CHUNK_BYTES = 63 * 1024  # binary chunk size: under the 64 KiB property limit wi
 MAX_CHUNKS = 15  # 15 x 63 KiB stays under the 1 MiB entity limit with room for the rest
 MAX_INLINE_BYTES = MAX_CHUNKS * CHUNK_BYTES
 MAX_SPILL_BYTES = 64 * 1024 * 1024
-"""Compressed state beyond one entity goes to a blob; beyond this it is `StateTooLarge`."""
+"""Encoded state beyond one entity goes to a blob; beyond this it is `StateTooLarge`."""
 SPILL_CONTAINER = "state-spill"
 MAX_TRANSACTION_OPS = 100
 MAX_TRANSACTION_BYTES = 3 * 1024 * 1024
@@ -156,7 +156,7 @@ def state_entity(
         if len(chunks) > MAX_CHUNKS:
             raise StateTooLarge(
                 f"conversation {conversation_id[:80]!r}: state is {len(blob)} bytes "
-                f"compressed; one entity holds at most {MAX_INLINE_BYTES}: spill it"
+                f"encoded; one entity holds at most {MAX_INLINE_BYTES}: spill it"
             )
     else:
         chunks = []

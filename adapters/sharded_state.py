@@ -9,9 +9,11 @@ both sets of primitives to the same behaviour, so the twin means what the adapte
 Cost model (SPEC 12 P2): a `commit` groups the changes of a batch by shard and sends one
 transaction per shard (≤ 100 entities, ≤ 3 MiB); each change carries its own ETag
 precondition and moves its due-index row in the same transaction. A bounded LRU cache of
-(encoded state, ETag, index slot, spill name) answers `load` for conversations this process
-wrote last; it is never trusted blindly: a stale entry fails its ETag precondition, is dropped
-and the caller reloads.
+(decoded state, ETag, index slot, spill name) answers `load` for conversations this process
+read or wrote last, without decoding anything: a load gets a copy of the state as committed
+(the caller changes its copy), and a commit encodes and compresses only what goes to storage,
+once. It is never trusted blindly: a stale entry fails its ETag precondition, is dropped and
+the caller reloads.
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ class TransactionTooLarge(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _Cached:
-    blob: bytes
+    state: ConversationState
+    """Never handed out: `load` gives a copy."""
     known: KnownRow
 
 
@@ -198,7 +201,7 @@ class ShardedStateStore(ABC):
         entry = self._cached(conversation_id)
         if entry is not None:
             self.counter.count("cache_hits")
-            return decode_state(entry.blob), entry.known.etag
+            return entry.state.clone(), entry.known.etag
         if presume_absent and self._presume_new and self._new_rate >= PRESUME_THRESHOLD:
             with self._cache_lock:
                 if len(self._presumed) >= MAX_PRESUMED:
@@ -212,7 +215,7 @@ class ShardedStateStore(ABC):
             return None
         blob, known = read
         state = decode_state(blob)
-        self._remember(conversation_id, _Cached(blob, known))
+        self._remember(conversation_id, _Cached(state.clone(), known))
         return state, known.etag
 
     def _read_state(self, partition_key: str, key: str) -> tuple[bytes, KnownRow] | None:
@@ -343,11 +346,11 @@ class ShardedStateStore(ABC):
                     result.deleted.add(plan.conversation_id)
                     self._forget(plan.conversation_id)
                 else:
-                    assert etag is not None
+                    assert etag is not None and plan.state is not None
                     result.etags[plan.conversation_id] = etag
                     self._settle_presumed(plan.conversation_id, new=True)
                     known = KnownRow(etag, plan.slot, plan.spill)
-                    self._remember(plan.conversation_id, _Cached(plan.blob, known))
+                    self._remember(plan.conversation_id, _Cached(plan.state, known))
             return
 
     def _clean_spill(self, plan: ChangePlan, result: CommitResult) -> None:

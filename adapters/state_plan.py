@@ -29,7 +29,7 @@ from adapters.entity import (
 from transform.errors import StateTooLarge
 from transform.keys import safe_key
 from transform.ports import Delete, StateChange
-from transform.state import encode_state
+from transform.state import ConversationState, encode_state
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,9 @@ class ChangePlan:
     ops: list[TableOp]
     size: int
     blob: bytes | None = None
-    """The encoded state of a put (for the cache); None for a delete."""
+    """The encoded state of a put; None for a delete."""
+    state: ConversationState | None = None
+    """A copy of the state as committed (for the cache); None for a delete."""
     slot: int | None = None
     spill: str | None = None
     upload: bytes | None = None
@@ -96,7 +98,7 @@ def plan_change(
     if len(blob) > MAX_INLINE_BYTES:
         if len(blob) > MAX_SPILL_BYTES:
             raise StateTooLarge(
-                f"conversation {conversation_id[:80]!r}: state is {len(blob)} bytes compressed; "
+                f"conversation {conversation_id[:80]!r}: state is {len(blob)} bytes encoded; "
                 f"the limit is {MAX_SPILL_BYTES}"
             )
         spill = spill_name(key, blob)
@@ -125,6 +127,7 @@ def plan_change(
         ops,
         sum(payload_bytes(op.entity) for op in ops),
         blob=blob,
+        state=state.clone(),
         slot=slot,
         spill=spill,
         upload=blob if spill is not None else None,

@@ -26,6 +26,18 @@ class Progress:
     user_started: set[Session] = field(default_factory=set)
     user_ended: set[Session] = field(default_factory=set)
 
+    def clone(self) -> Progress:
+        """An independent copy."""
+        return Progress(
+            self.last_state_key,
+            self.last_state_status,
+            self.last_state_ms,
+            self.last_customer_end_key,
+            self.last_customer_end_ms,
+            set(self.user_started),
+            set(self.user_ended),
+        )
+
     def add(self, event: MicroEvent) -> None:
         """Fold one distinct micro-event in."""
         if event.status is not None and event.action.lower() == "conversation:state":

@@ -18,6 +18,9 @@ from transform.derive import PROCESSING_FIELDS, RecordMeta, derive
 from transform.progress import Progress
 
 STATE_CODEC_VERSION = 1
+COMPRESS_ABOVE_BYTES = 16 * 1024
+"""Encoded states larger than this are zlib-compressed; smaller ones are stored as JSON, which
+spares most commits the compression (a commit encodes the whole state, and most are small)."""
 SECOND_MS = 1000
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -95,6 +98,24 @@ class ConversationState:
     """The latest revision known to be in the record store."""
     watermarks: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Per partition: (sequence number, enqueued ms) of the last delivery applied."""
+
+    def clone(self) -> ConversationState:
+        """An independent copy: what a cache keeps of a committed state (events are immutable)."""
+        return ConversationState(
+            self.conversation_id,
+            dict(self.events),
+            self.progress.clone(),
+            self.duplicate_count,
+            self.late_event_count,
+            self.first_seen_at_ms,
+            self.last_applied_at_ms,
+            self.ended_since_ms,
+            self.revision,
+            self.record_meta,
+            self.fingerprint,
+            self.written_revision,
+            dict(self.watermarks),
+        )
 
     # ------------------------------------------------------------------ applying
     def already_applied(self, position: SourcePosition | None) -> bool:
@@ -208,7 +229,7 @@ class StateCodecError(ValueError):
 
 
 def encode_state(state: ConversationState) -> bytes:
-    """Compact, compressed bytes; the adapters split them to fit storage limits."""
+    """Compact JSON, compressed when large; the adapters split them to fit storage limits."""
     meta = state.record_meta
     document = {
         "v": STATE_CODEC_VERSION,
@@ -233,15 +254,16 @@ def encode_state(state: ConversationState) -> bytes:
         "wm": state.watermarks,
         "ev": [event.to_compact() for event in state.events.values()],
     }
-    return zlib.compress(
-        orjson.dumps(document), 1
-    )  # level 1: most of the ratio, a third of the time
+    encoded = orjson.dumps(document)
+    if len(encoded) <= COMPRESS_ABOVE_BYTES:
+        return encoded
+    return zlib.compress(encoded, 1)  # level 1: most of the ratio, a third of the time
 
 
 def decode_state(blob: bytes) -> ConversationState:
-    """Inverse of `encode_state`."""
+    """Inverse of `encode_state` (JSON starts with `{`; zlib never does)."""
     try:
-        document = orjson.loads(zlib.decompress(blob))
+        document = orjson.loads(blob if blob[:1] == b"{" else zlib.decompress(blob))
     except (zlib.error, orjson.JSONDecodeError) as e:
         raise StateCodecError(f"stored state is corrupt: {e}") from e
     if document.get("v") != STATE_CODEC_VERSION:
