@@ -16,6 +16,7 @@ Layout (one table): PartitionKey = shard of the conversation id (`s00`.., see `S
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from typing import Any
@@ -58,12 +59,29 @@ class TableRuleViolation(ValueError):
     """An entity that Azure Table Storage would reject."""
 
 
+KEY_MEMO = 65_536
+"""Keys, shards and sizes computed per conversation are remembered for this many ids: a
+conversation is committed several times, and each computation is pure."""
+
+
 def check_key(key: str, what: str) -> None:
     """Raise unless `key` is a legal PartitionKey / RowKey."""
+    problem = _key_problem(key)
+    if problem is not None:
+        raise TableRuleViolation(f"{what} {problem}")
+
+
+@functools.lru_cache(maxsize=KEY_MEMO)
+def _key_problem(key: str) -> str | None:
     if _FORBIDDEN_KEY.search(key):
-        raise TableRuleViolation(f"{what} {key[:60]!r} contains a character Tables forbid")
-    if len(key.encode("utf-16-le")) > MAX_KEY_BYTES:
-        raise TableRuleViolation(f"{what} is longer than 1 KiB")
+        return f"{key[:60]!r} contains a character Tables forbid"
+    if _utf16_bytes(key) > MAX_KEY_BYTES:
+        return "is longer than 1 KiB"
+    return None
+
+
+def _utf16_bytes(text: str) -> int:
+    return 2 * len(text) if text.isascii() else len(text.encode("utf-16-le"))
 
 
 def check_entity(entity: dict[str, Any]) -> None:
@@ -87,10 +105,11 @@ def _property_bytes(value: object) -> int:
     if isinstance(value, bytes):
         return len(value)
     if isinstance(value, str):
-        return len(value.encode("utf-16-le"))
+        return _utf16_bytes(value)
     return 8
 
 
+@functools.lru_cache(maxsize=KEY_MEMO)
 def shard_of(conversation_id: str, shards: int = STATE_SHARDS) -> str:
     """The PartitionKey of a conversation's rows: its Event Hubs partition, folded to `shards`.
 
