@@ -130,7 +130,7 @@ def test_clean_payloads_take_the_fast_path() -> None:
     import orjson
 
     sample = Path(__file__).parents[1] / "data" / "sample_deliveries.jsonl"
-    taken = 0
+    taken = declined = 0
     for line in sample.read_bytes().splitlines():
         try:
             document = orjson.loads(line)
@@ -141,7 +141,10 @@ def test_clean_payloads_take_the_fast_path() -> None:
             if fmt is None:
                 continue
             fast = fast_events(fmt, payload)
-            if fast is not None:  # the sample also holds drift (numbers as strings)
+            if fast is not None:
                 assert fast == tolerant_events(fmt, payload)[0]
                 taken += 1
-    assert taken >= 10
+            else:
+                declined += 1
+    # Every clean payload of the sample; the two with numbers sent as strings go tolerant.
+    assert (taken, declined) == (9, 2)
