@@ -27,15 +27,18 @@ def machine() -> dict[str, Any]:
     }
 
 
-def generated_input(profile: str, conversations: int, seed: int = 20261124) -> Path:
+def generated_input(
+    profile: str, conversations: int, seed: int = 20261124, knobs: list[str] | None = None
+) -> Path:
     """A simulator data set, generated once and cached (same seed, same bytes)."""
-    folder = CACHE / f"{profile}-{conversations}-{seed}"
+    suffix = "".join(f"-{knob.strip('-').replace('=', '')}" for knob in knobs or [])
+    folder = CACHE / f"{profile}-{conversations}-{seed}{suffix}"
     deliveries = folder / "deliveries.jsonl"
     if not deliveries.exists():
         command = [
             sys.executable, "-m", "simulator", "generate",
             "--conversations", str(conversations), "--seed", str(seed),
-            "--profile", profile, "--out", str(folder),
+            "--profile", profile, "--out", str(folder), *(knobs or []),
         ]  # fmt: skip
         subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     return folder

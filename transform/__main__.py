@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import orjson
 import typer
@@ -24,6 +24,10 @@ from transform.replay import ReplayPorts, replay, write_output
 from transform.state import DEFAULT_GRACE_SECONDS, DEFAULT_IDLE_SECONDS, Timing
 
 app = typer.Typer(help="The transform core's command line.", no_args_is_help=True)
+
+REPLAY_CACHE = 1_000_000
+"""Decoded states the replay's store keeps: all of them, short of a million (it holds every
+state in memory anyway; a cache miss would decode)."""
 
 
 @app.callback()
@@ -45,15 +49,28 @@ def replay_command(
 ) -> None:
     """Replay deliveries through the exact consumer logic with in-memory storage."""
     timing = Timing.from_seconds(grace_seconds, idle_seconds)
+    replay_into_folder(input_path, out, sys.stdout, batch_size=batch_size, timing=timing)
+
+
+def replay_into_folder(
+    input_path: Path,
+    out: Path,
+    summary_to: TextIO,
+    *,
+    batch_size: int = 100,
+    timing: Timing | None = None,
+) -> None:
+    """Replay a file on the in-memory twins, write the output folder and a JSON summary."""
     records = InMemoryRecordSink()
     dead_letters = InMemoryDeadLetterSink()
-    ports = ReplayPorts(InMemoryStateStore(), records, dead_letters, ManualClock(ms_to_datetime(0)))
+    store = InMemoryStateStore(cache_size=REPLAY_CACHE)
+    ports = ReplayPorts(store, records, dead_letters, ManualClock(ms_to_datetime(0)))
     with input_path.open("rb") as stream:
         counts = replay(stream, ports, batch_size=batch_size, timing=timing)
     write_output(out, records.records, dead_letters.letters.values())
     summary = {"records": len(records.records), "dead_letters": len(dead_letters.letters)}
     summary |= counts.as_dict()
-    sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
+    summary_to.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,148 @@
+"""The offline replay against the obvious script (`bench/naive_replay.py`) on the same input.
+
+Both read the same generated envelope file (`realistic` knobs, envelope format only, which is
+all the naive script reads) and write one JSON file per conversation. Measured two ways, best
+of `--repeat` runs, at 1x, 2x and 4x the work (cost must grow linearly):
+
+- whole process: wall seconds of `python bench/naive_replay.py IN OUT` against
+  `python -m transform replay IN --out OUT` (interpreter start and imports included);
+- in-process: CPU seconds of the naive `main()` against `transform.__main__`'s replay and
+  output writing, in this process.
+
+With `--instructions`, the whole-process runs at 1x are also counted by valgrind's cachegrind
+(instructions are repeatable whatever else the machine does; seconds are not).
+
+    python -m bench.replay_vs_naive [--conversations 5000] [--repeat 3] [--instructions]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import naive_replay
+from bench.common import ROOT, generated_input, write_result
+from transform.__main__ import replay_into_folder
+
+PYTHON = sys.executable
+SEED = 20261124
+
+
+def envelope_input(conversations: int) -> Path:
+    """The `realistic` profile with envelopes only, generated once and cached."""
+    folder = generated_input("realistic", conversations, SEED, ["--format-mix", "envelope=1"])
+    return folder / "deliveries.jsonl"
+
+
+def _best(runs: int, measure: Callable[[], float]) -> float:
+    return min(measure() for _ in range(runs))
+
+
+def _fresh(folder: Path) -> Path:
+    shutil.rmtree(folder, ignore_errors=True)
+    return folder
+
+
+def naive_command(data: Path, scratch: Path) -> list[str]:
+    return [PYTHON, "bench/naive_replay.py", str(data), str(_fresh(scratch / "naive"))]
+
+
+def replay_command(data: Path, scratch: Path) -> list[str]:
+    return [PYTHON, "-m", "transform", "replay", str(data), "--out", str(_fresh(scratch / "r"))]
+
+
+def _wall(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def _cpu(work: Callable[[], object]) -> float:
+    started = time.process_time()
+    work()
+    return time.process_time() - started
+
+
+def _compared(naive: float, replay: float) -> dict[str, float]:
+    return {
+        "naive_s": round(naive, 3),
+        "replay_s": round(replay, 3),
+        "ratio": round(naive / replay, 3),
+    }
+
+
+def whole_process(data: Path, scratch: Path, repeat: int) -> dict[str, float]:
+    """Best wall seconds of each script as a process of its own."""
+    naive = _best(repeat, lambda: _wall(naive_command(data, scratch)))
+    replay = _best(repeat, lambda: _wall(replay_command(data, scratch)))
+    return _compared(naive, replay)
+
+
+def in_process(data: Path, scratch: Path, repeat: int) -> dict[str, float]:
+    """Best CPU seconds of each, run in this process (no interpreter start, no imports)."""
+    naive = _best(repeat, lambda: _cpu(lambda: naive_replay.main(data, _fresh(scratch / "naive"))))
+    replay = _best(
+        repeat, lambda: _cpu(lambda: replay_into_folder(data, _fresh(scratch / "r"), io.StringIO()))
+    )
+    return _compared(naive, replay)
+
+
+CACHEGRIND = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
+
+
+def _instructions(command: list[str]) -> int:
+    done = subprocess.run(
+        CACHEGRIND + command, cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    line = next(line for line in done.stderr.splitlines() if "I" in line and "refs:" in line)
+    return int(line.rsplit(":", 1)[1].replace(",", "").strip())
+
+
+def instructions(data: Path, scratch: Path) -> dict[str, int]:
+    """Instructions of each whole process, counted by cachegrind."""
+    naive = _instructions(naive_command(data, scratch))
+    replay = _instructions(replay_command(data, scratch))
+    return {"naive": naive, "replay": replay, "ratio_x1000": naive * 1000 // replay}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--conversations", type=int, default=5000, help="the 1x work")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--instructions", action="store_true", help="also count with cachegrind")
+    parser.add_argument("--smoke", action="store_true", help="tiny run for CI (no figures kept)")
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)
+    base = 30 if args.smoke else args.conversations
+    results: dict[str, Any] = {"profile": "realistic, envelopes only", "conversations": base}
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        scratch = Path(scratch_dir)
+        for scale in (1,) if args.smoke else (1, 2, 4):
+            data = envelope_input(base * scale)
+            entry: dict[str, Any] = {
+                "lines": sum(1 for _ in data.open("rb")),
+                "bytes": data.stat().st_size,
+                "whole_process": whole_process(data, scratch, 1 if args.smoke else args.repeat),
+                "in_process": in_process(data, scratch, 1 if args.smoke else args.repeat),
+            }
+            if args.instructions and scale == 1:
+                entry["instructions"] = instructions(data, scratch)
+            results[f"x{scale}"] = entry
+    results["target_ratio"] = 2.0
+    if args.smoke:
+        sys.stdout.write(f"{results}\n")
+    else:
+        write_result("replay_vs_naive", results)
+
+
+if __name__ == "__main__":
+    main()
