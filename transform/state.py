@@ -98,6 +98,10 @@ class ConversationState:
     """The latest revision known to be in the record store."""
     watermarks: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Per partition: (sequence number, enqueued ms) of the last delivery applied."""
+    encoded_events: list[bytes] = field(default_factory=list, repr=False, compare=False)
+    """Each event's compact JSON, in `events` order, made once: every commit encodes the whole
+    state, and re-serializing every event each time was most of the cost. Rebuilt by
+    `encode_state` when it does not match `events` (after a decode)."""
 
     def clone(self) -> ConversationState:
         """An independent copy: what a cache keeps of a committed state (events are immutable)."""
@@ -115,6 +119,7 @@ class ConversationState:
             self.fingerprint,
             self.written_revision,
             dict(self.watermarks),
+            list(self.encoded_events),
         )
 
     # ------------------------------------------------------------------ applying
@@ -143,6 +148,8 @@ class ConversationState:
         if event.identity in self.events:
             self.duplicate_count += 1
             return False
+        if len(self.encoded_events) == len(self.events):
+            self.encoded_events.append(orjson.dumps(event.to_compact()))
         self.events[event.identity] = event
         self.progress.add(event)
         if self.first_seen_at_ms is None:
@@ -252,12 +259,18 @@ def encode_state(state: ConversationState) -> bytes:
         "fp": state.fingerprint,
         "written": state.written_revision,
         "wm": state.watermarks,
-        "ev": [event.to_compact() for event in state.events.values()],
+        "ev": orjson.Fragment(b"[" + b",".join(_encoded_events(state)) + b"]"),
     }
     encoded = orjson.dumps(document)
     if len(encoded) <= COMPRESS_ABOVE_BYTES:
         return encoded
     return zlib.compress(encoded, 1)  # level 1: most of the ratio, a third of the time
+
+
+def _encoded_events(state: ConversationState) -> list[bytes]:
+    if len(state.encoded_events) != len(state.events):
+        state.encoded_events = [orjson.dumps(e.to_compact()) for e in state.events.values()]
+    return state.encoded_events
 
 
 def decode_state(blob: bytes) -> ConversationState:
