@@ -17,8 +17,9 @@ A conversation found through the number is that person's conversation: it is era
 (record, state, every dead letter naming it), and so is every conversation a dead letter
 holding the number names. Finding is a dry run; `apply` deletes, then looks again at what it
 deleted and reports what is left (a consumer may write a conversation again while events for
-it still arrive). A number search reads every record, every stored state and every dead letter:
-its cost grows with the records kept.
+it still arrive). Dead letters name conversations only inside their bytes, so every search reads
+every dead letter; a number search also reads every record and every stored state: its cost
+grows with the records kept.
 
 The phone numbers searched for are never printed or logged; conversation ids are.
 """

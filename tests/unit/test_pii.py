@@ -9,9 +9,11 @@ must stay the pipeline as it was (tests/golden holds that to the byte).
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import re
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,13 +27,19 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import adapters.state_plan
+from adapters.blob_deadletters import InMemoryAsyncDeadLetterSink
 from adapters.entity import INDEX_PREFIX, LAYOUT_PARTITION, state_blob
+from adapters.eventhub_producer import InMemoryEventPublisher
 from adapters.memory import (
     InMemoryDeadLetterSink,
     InMemoryRecordSink,
     InMemoryStateStore,
     ManualClock,
 )
+from ingest.accept import Request, lower_headers
+from ingest.breaker import CircuitBreaker
+from ingest.metrics import MetricsRegistry
+from ingest.service import IngestConfig, IngestService
 from schemas.timestamps import ms_to_datetime
 from tests.golden.outputs import data_sets, read_input
 from tests.unit.builders import Step, envelope, line, notification
@@ -300,6 +308,35 @@ def test_numbers_are_never_logged(
         logged = "\n".join(r.getMessage() for r in caplog.records)
         assert caplog.records, "the replay logs (dead letters at least)"
         assert not [n for n in needles if n in logged]
+
+
+def test_ingest_never_logs_a_number(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    publisher, sink = InMemoryEventPublisher(), InMemoryAsyncDeadLetterSink()
+    service = IngestService(
+        publisher=publisher,
+        dead_letters=sink,
+        breaker=CircuitBreaker(5, 30.0, time.monotonic),
+        config=IngestConfig(),
+        monotonic=time.monotonic,
+        metrics=MetricsRegistry(),
+    )
+    headers = lower_headers({"Content-Type": "application/json"})
+
+    async def send_all(data: bytes) -> list[int]:
+        statuses = []
+        for n, body in enumerate(data.splitlines()):
+            answer = await service.handle(Request(body, headers, 1_795_510_800_000, f"m-{n}"))
+            statuses.append(answer.status)
+        return statuses
+
+    for name in ("chaos", "genesys", "mixed"):
+        statuses = asyncio.run(send_all(DATA[name]))
+        assert 200 in statuses
+        assert name != "chaos" or 400 in statuses, "chaos holds malformed bodies"
+        logged = "\n".join(r.getMessage() for r in caplog.records)
+        assert not [n for n in _needles(_numbers_in(DATA[name])) if n in logged]
+    assert sink.blobs, "rejected bodies were dead-lettered (and logged)"
 
 
 # ---------------------------------------------------------------------- the replay's CLI
