@@ -3,10 +3,9 @@
 `StateReader` is the port the telemetry probe (open conversations), the simulator (is the
 pipeline idle?) and `ops state inspect` read through; `StateEraser` adds what `ops erase`
 needs (every stored state, a conversation's footprint, deleting it). `ShardedStateReader`
-implements both over
-any `ShardedStateStore`: the Table adapter built read-only (it never creates the table) with no
-cache and a counter of its own, so reading never touches the consumer's figures, or the
-in-memory twin.
+implements both over any `ShardedStateStore`: the Table adapter built read-only (it never
+creates the table or the spill container) with no cache and a counter of its own, so reading
+never touches the consumer's figures, or the in-memory twin.
 
 Open conversations are counted on the due index: a finalized conversation waits for its purge
 (retention, days away), so the index up to now + a horizon holds the conversations still open,

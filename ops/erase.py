@@ -42,6 +42,7 @@ from adapters.state_reader import StateEraser
 from ops.errors import UsageError
 from schemas.wire import TOPIC_PREFIX
 from transform.deadletters import raw_bytes
+from transform.errors import ConcurrencyConflict
 from transform.pii import is_number, normalize_number, pseudonym
 from transform.vocabulary import GENESYS_KINDS_LONGEST_FIRST
 
@@ -319,7 +320,12 @@ def apply(
 ) -> Erased:
     """Delete everything `find` found, then look again at each of them."""
     deleted_records = [cid for cid in found.records if records.delete(cid)]
-    erased = [states.erase(fp) for fp in found.states.values()]
+    erased: list[Footprint] = []
+    for footprint in found.states.values():
+        try:
+            erased.append(states.erase(footprint))
+        except ConcurrencyConflict:
+            continue  # still being written to: it shows below as remaining
     deleted_letters = [name for name in found.dead_letters if letters.delete(name)]
     deleted = tally(deleted_records, erased, deleted_letters)
     # Whatever a consumer wrote meanwhile (new events of the conversation) shows here.
