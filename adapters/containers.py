@@ -1,7 +1,8 @@
 """Reading a Blob container's contents: the port under every reader of the pipeline's output.
 
-`ContainerReader` lists blobs (with metadata), downloads them (several at once: Azurite answers
-one blob at a time per connection, and thousands of records are common) and sets metadata.
+`ContainerReader` lists blobs (with metadata and creation time), downloads them (several at
+once: Azurite answers one blob at a time per connection, and thousands of records are common),
+sets metadata and deletes them (erasure, the local stack's dead-letter purge).
 `BlobContainerReader` speaks Blob Storage; `InMemoryContainer` is its twin. A missing container
 reads as empty; any other failure is `Unreachable`, naming the settings to check.
 """
@@ -31,6 +32,8 @@ class StoredBlob:
     size: int
     last_modified: datetime | None
     metadata: Mapping[str, str]
+    created: datetime | None = None
+    """When the blob was first written (rewrites keep it), as lifecycle rules count."""
 
 
 class ContainerReader(Protocol):
@@ -59,6 +62,10 @@ class ContainerReader(Protocol):
 
     def set_metadata(self, name: str, metadata: Mapping[str, str]) -> None:
         """Replace a blob's metadata (its content stays)."""
+        ...
+
+    def delete(self, name: str) -> bool:
+        """Delete a blob; False when there was none (already gone is not an error)."""
         ...
 
 
@@ -95,7 +102,11 @@ class BlobContainerReader:
                 name_starts_with=prefix or None, include=["metadata"]
             ):
                 yield StoredBlob(
-                    blob.name, int(blob.size or 0), blob.last_modified, dict(blob.metadata or {})
+                    blob.name,
+                    int(blob.size or 0),
+                    blob.last_modified,
+                    dict(blob.metadata or {}),
+                    blob.creation_time,
                 )
         except ResourceNotFoundError:
             return  # nothing written yet
@@ -131,12 +142,23 @@ class BlobContainerReader:
         except AzureError as e:
             raise self._unreachable(f"mark {name}", e) from e
 
+    def delete(self, name: str) -> bool:
+        """Delete a blob; False when there was none (already gone is not an error)."""
+        try:
+            self._container.delete_blob(name)
+        except ResourceNotFoundError:
+            return False
+        except AzureError as e:
+            raise self._unreachable(f"delete {name}", e) from e
+        return True
+
 
 @dataclass(slots=True)
 class _Blob:
     data: bytes
     metadata: dict[str, str]
     last_modified: datetime | None
+    created: datetime | None
 
 
 @dataclass(slots=True)
@@ -164,16 +186,25 @@ class InMemoryContainer:
         data: bytes,
         metadata: Mapping[str, str] | None = None,
         last_modified: datetime | None = None,
+        created: datetime | None = None,
     ) -> None:
-        """Store a blob (replacing one of the same name)."""
+        """Store a blob (replacing one of the same name, whose creation time it keeps, as Blob
+        Storage does; `created` defaults to `last_modified`)."""
         with self._lock:
-            self.blobs[name] = _Blob(data, dict(metadata or {}), last_modified)
+            previous = self.blobs.get(name)
+            if previous is not None and previous.created is not None:
+                created = previous.created
+            self.blobs[name] = _Blob(
+                data, dict(metadata or {}), last_modified, created or last_modified
+            )
 
     def list(self, prefix: str = "") -> Iterator[StoredBlob]:
         """Blobs whose names start with `prefix`, in name order."""
         with self._lock:
             listed = [
-                StoredBlob(name, len(blob.data), blob.last_modified, dict(blob.metadata))
+                StoredBlob(
+                    name, len(blob.data), blob.last_modified, dict(blob.metadata), blob.created
+                )
                 for name, blob in sorted(self.blobs.items())
                 if name.startswith(prefix)
             ]
@@ -199,3 +230,8 @@ class InMemoryContainer:
         """Replace a blob's metadata (its content stays)."""
         with self._lock:
             self.blobs[name].metadata = dict(metadata)
+
+    def delete(self, name: str) -> bool:
+        """Delete a blob; False when there was none."""
+        with self._lock:
+            return self.blobs.pop(name, None) is not None

@@ -1,16 +1,21 @@
-"""Reading the dead letters the pipeline stored: list, find, read, mark replayed, read all.
+"""The dead letters the pipeline stored: list, find, read, mark replayed, read all, delete.
 
 Blobs are `<stage>/<yyyy>/<mm>/<dd>/<safe id>.json` with metadata `stage`, `reason`,
 `deadletter_id` (written by `adapters.blob_deadletters`). A letter written again on a later
-day sits under another date prefix with the same id, so `letters` keeps one per id. Reading
-goes through a `ContainerReader` (Blob Storage, or its in-memory twin).
+day sits under another date prefix with the same id, so `letters` keeps one per id (and
+`every_blob` does not: erasure must see every copy). Reading goes through a `ContainerReader`
+(Blob Storage, or its in-memory twin).
+
+`DeadLetterPurge` is the local stack's stand-in for the lifecycle rule that deletes dead letters
+in Azure (`DEADLETTER_PURGE=timer`): Azurite has no lifecycle management.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from pydantic import ValidationError
 
@@ -19,8 +24,12 @@ from adapters.containers import ContainerReader
 from schemas.record import DeadLetter
 from transform.keys import safe_key
 
+log = logging.getLogger(__name__)
+
 REPLAYED_AT = "replayed_at"
 REPLAY_STATUS = "replay_status"
+PURGE_INTERVAL = timedelta(hours=1)
+"""The purge lists the container at most this often (per worker process)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +43,8 @@ class ListedLetter:
     day: date | None
     size: int
     replayed_at: str | None
+    created: datetime | None = None
+    """The blob's creation time (a replay's mark leaves it): what retention counts from."""
 
 
 def day_of(name: str) -> date | None:
@@ -77,6 +88,7 @@ class DeadLetterStore:
                 day=day_of(blob.name),
                 size=blob.size,
                 replayed_at=blob.metadata.get(REPLAYED_AT),
+                created=blob.created,
             )
             if keep is None or keep(item):
                 yield item
@@ -113,6 +125,20 @@ class DeadLetterStore:
         }
         self._container.set_metadata(name, marked)
 
+    def exists(self, name: str) -> bool:
+        """Whether a dead-letter blob is there."""
+        return self._container.read(name) is not None
+
+    def delete(self, name: str) -> bool:
+        """Delete one dead-letter blob; False when it was gone already."""
+        return self._container.delete(name)
+
+    def every_blob(self) -> Iterator[tuple[str, bytes | str]]:
+        """Every blob's bytes in name order, copies of one id included, or a text saying why
+        it could not be read."""
+        names = [blob.name for blob in self._container.list()]
+        yield from self._container.read_many(names)
+
     def letters(self) -> Iterator[tuple[str, DeadLetter | str]]:
         """Every letter once (by id) in name order, or a text saying why a blob is unreadable."""
         names = [blob.name for blob in self._container.list()]
@@ -130,3 +156,61 @@ class DeadLetterStore:
                 continue
             seen.add(letter.id)
             yield name, letter
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeOutcome:
+    """What one purge did."""
+
+    listed: int
+    deleted: int
+    cutoff: datetime
+    """Letters created before this were deleted."""
+
+
+class DeadLetterPurge:
+    """Deletes dead letters created more than `retention` ago, listing at most once per
+    `interval`: the lifecycle rule's job where there is none (Azurite, `DEADLETTER_PURGE=timer`).
+
+    Time is the caller's `now` (the timer's clock), so tests move it. Letters without a creation
+    time are left alone; one that is gone already (another instance purged it) is not counted.
+    """
+
+    def __init__(
+        self, store: DeadLetterStore, retention: timedelta, interval: timedelta = PURGE_INTERVAL
+    ) -> None:
+        if retention < timedelta(0) or interval < timedelta(0):
+            raise ValueError(f"retention and interval must be >= 0, got {retention}, {interval}")
+        self._store = store
+        self._retention = retention
+        self._interval = interval
+        self._next_at: datetime | None = None
+
+    def due(self, now: datetime) -> bool:
+        """Whether `run(now)` would list the container."""
+        return self._next_at is None or now >= self._next_at
+
+    def run(self, now: datetime) -> PurgeOutcome | None:
+        """Purge if the interval has passed since the last run (None: not yet)."""
+        if not self.due(now):
+            return None
+        self._next_at = now + self._interval
+        cutoff = now - self._retention
+        listed = deleted = 0
+        expired: list[str] = []
+        for item in self._store.list():
+            listed += 1
+            if item.created is not None and item.created < cutoff:
+                expired.append(item.name)
+        for name in expired:  # listed first: deleting while a listing pages on may skip blobs
+            if self._store.delete(name):
+                deleted += 1
+        if deleted:
+            log.info(
+                "dead letters purged container=%s deleted=%s listed=%s cutoff=%s",
+                self._store.name,
+                deleted,
+                listed,
+                cutoff.isoformat(),
+            )
+        return PurgeOutcome(listed, deleted, cutoff)

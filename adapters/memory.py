@@ -192,6 +192,25 @@ class InMemoryStateStore(ShardedStateStore):
                 self.counter.count("blob_writes")
                 self._spills.pop(found, None)
 
+    def _scan_rows(self, partition_key: str) -> Iterator[tuple[dict[str, Any], str]]:
+        self._maybe_fail()
+        self.counter.count("table_queries")
+        with self._lock:
+            rows = [
+                (key[1], dict(row[0]), row[1])
+                for key, row in self._rows.items()
+                if key[0] == partition_key
+            ]
+        rows.sort(key=lambda found: found[0])
+        for _, entity, etag in rows:
+            yield entity, etag
+
+    def _spill_names(self, prefix: str) -> list[str]:
+        self._maybe_fail()
+        self.counter.count("blob_reads")
+        with self._lock:
+            return sorted(name for name in self._spills if name.startswith(prefix))
+
     @property
     def spill_blobs(self) -> dict[str, bytes]:
         """The spill blobs (for tests)."""

@@ -1,4 +1,4 @@
-"""Reading the records the pipeline stored: one, its metadata, or all of them.
+"""Reading the records the pipeline stored: one, its metadata, or all of them; deleting one.
 
 One JSON blob per conversation, `<safe key>.json`, metadata `revision` (written by
 `adapters.blob_records`). Reading goes through a `ContainerReader` (Blob Storage, or its
@@ -41,6 +41,10 @@ class RecordReader:
         document: dict[str, Any] = orjson.loads(found[0])
         return document
 
+    def stored(self, conversation_id: str) -> bool:
+        """Whether the conversation has a record."""
+        return self._container.read(record_blob_name(conversation_id)) is not None
+
     def metadata(self, conversation_id: str) -> dict[str, str]:
         """The record blob's metadata (empty when there is no record)."""
         found = self._container.read(record_blob_name(conversation_id))
@@ -55,3 +59,11 @@ class RecordReader:
     def contents(self) -> Iterator[tuple[str, bytes | str]]:
         """Every listed record's bytes, or a text saying why it could not be read."""
         yield from self._container.read_many(sorted(self.listed()))
+
+    def delete(self, conversation_id: str) -> bool:
+        """Delete a conversation's record (its one blob: revisions replace each other);
+        False when there was none."""
+        name = record_blob_name(conversation_id)
+        if self._listed is not None:
+            self._listed.pop(name, None)
+        return self._container.delete(name)

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from adapters.entity import STATE_SHARDS
+from transform.pii import PiiPolicy, RecordPii
 from transform.state import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_IDLE_SECONDS,
@@ -43,6 +44,10 @@ DEFAULT_DEADLETTER_CONTAINER = "deadletter"
 HOST_STORAGE = "AzureWebJobsStorage"
 """The Functions host's own storage: Event Hubs checkpoints and ownership, timer locks."""
 LOCAL_SETTINGS_FILE = Path("local.settings.json")
+DEFAULT_DEADLETTER_RETENTION_DAYS = 30.0
+"""DEADLETTER_RETENTION_DAYS: dead letters (raw payloads) are deleted this long after creation."""
+MIN_PII_KEY_CHARS = 32
+KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
 
 # The fixed, publicly documented Azurite development account.
 DEV_STORAGE_ACCOUNT = "devstoreaccount1"
@@ -223,6 +228,101 @@ def flag_setting(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+# ---------------------------------------------------------------------- personal data
+@dataclass(frozen=True, slots=True)
+class PiiSettings:
+    """`RECORD_PII` and `RECORD_PII_KEY`: what the state and the records hold of phone numbers."""
+
+    mode: RecordPii = RecordPii.KEEP
+    key: SecretStr | None = None
+    """The HMAC key; required with `hash`, else used only to find hashes made before."""
+
+    @property
+    def key_bytes(self) -> bytes | None:
+        """The key as HMAC takes it: the UTF-8 bytes of the setting (None: no key)."""
+        return self.key.get_secret_value().encode("utf-8") if self.key else None
+
+    @property
+    def policy(self) -> PiiPolicy:
+        """The core's plain value."""
+        return PiiPolicy(self.mode, self.key_bytes or b"")
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        mode: str | None = None,
+        key_file: Path | None = None,
+    ) -> PiiSettings:
+        """Read `RECORD_PII` (or `mode`) and `RECORD_PII_KEY` (or the content of `key_file`)."""
+        env = os.environ if env is None else env
+        raw_mode = (mode if mode is not None else _get(env, "RECORD_PII")) or RecordPii.KEEP.value
+        try:
+            chosen = RecordPii(raw_mode.strip().lower())
+        except ValueError as e:
+            raise SettingsError(f"RECORD_PII must be keep, hash or drop, got {raw_mode!r}") from e
+        key = _key_from_file(key_file) if key_file is not None else _get(env, "RECORD_PII_KEY")
+        where = f"the key file {key_file}" if key_file is not None else "RECORD_PII_KEY"
+        if key is None and chosen is RecordPii.HASH:
+            raise SettingsError(
+                f"RECORD_PII=hash needs a key: set RECORD_PII_KEY to at least {MIN_PII_KEY_CHARS} "
+                "random characters (in Azure the template sets it, a Key Vault reference), or "
+                "name a file holding it with --record-pii-key-file"
+            )
+        if key is not None and key.startswith(KEY_VAULT_REFERENCE):
+            # App Service leaves a reference it could not resolve in place, as the value.
+            raise SettingsError(
+                f"{where} is a Key Vault reference the platform did not resolve: check that the "
+                "app identity holds Key Vault Secrets User on the secret record-pii-key and "
+                "reaches the vault (the reference's status is on the app's Environment variables "
+                "page)"
+            )
+        if key is not None and len(key) < MIN_PII_KEY_CHARS:
+            raise SettingsError(
+                f"{where} must hold at least {MIN_PII_KEY_CHARS} characters, it holds {len(key)}: "
+                "use a long random value and keep it (another key gives other hashes)"
+            )
+        return cls(chosen, SecretStr(key) if key is not None else None)
+
+
+def _key_from_file(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise SettingsError(f"cannot read the key file {path}: {e}") from e
+    if not text:
+        raise SettingsError(f"the key file {path} is empty: put the RECORD_PII_KEY value in it")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRetention:
+    """How long dead letters are kept, and whether the timer deletes them (the local stack)."""
+
+    days: float = DEFAULT_DEADLETTER_RETENTION_DAYS
+    """DEADLETTER_RETENTION_DAYS, counted from the blob's creation."""
+    purge_by_timer: bool = False
+    """DEADLETTER_PURGE=timer: the transform timer deletes them (Azurite has no lifecycle rules);
+    `off` (the default, Azure): the container's lifecycle rule does."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DeadLetterRetention:
+        """`DEADLETTER_RETENTION_DAYS` and `DEADLETTER_PURGE`."""
+        purge = (_get(env, "DEADLETTER_PURGE") or "off").lower()
+        if purge not in ("off", "timer"):
+            raise SettingsError(
+                f"DEADLETTER_PURGE must be off (Azure: the lifecycle rule deletes dead letters) "
+                f"or timer (the local stack: the transform timer does), got {purge!r}"
+            )
+        return cls(
+            days=number_setting(
+                env, "DEADLETTER_RETENTION_DAYS", DEFAULT_DEADLETTER_RETENTION_DAYS
+            ),
+            purge_by_timer=purge == "timer",
+        )
+
+
 # ---------------------------------------------------------------------- the app's settings
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
@@ -286,6 +386,8 @@ class TransformSettings:
     retention_days: float
     partial_snapshots: bool
     partial_snapshots_prefix: str
+    pii: PiiSettings = field(default_factory=PiiSettings)
+    deadletter_retention: DeadLetterRetention = field(default_factory=DeadLetterRetention)
 
     @property
     def timing(self) -> Timing:
@@ -315,6 +417,8 @@ class TransformSettings:
             retention_days=number_setting(env, "STATE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS),
             partial_snapshots=flag_setting(env, "PARTIAL_SNAPSHOTS", False),
             partial_snapshots_prefix=text_setting(env, "PARTIAL_SNAPSHOTS_PREFIX", "partial/"),
+            pii=PiiSettings.from_env(env),
+            deadletter_retention=DeadLetterRetention.from_env(env),
         )
 
 

@@ -22,7 +22,7 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,6 +30,8 @@ from adapters.entity import (
     INDEX_PREFIX,
     LAYOUT_PARTITION,
     LAYOUT_ROW,
+    MAX_TRANSACTION_OPS,
+    SLOT_DIGITS,
     all_shards,
     id_of_index_row,
     index_upper_bound,
@@ -49,7 +51,7 @@ from adapters.state_plan import (
 from transform.errors import ConcurrencyConflict, StateTooLarge, StorageUnavailable
 from transform.keys import safe_key
 from transform.ports import CommitResult, Delete, Put, StateChange
-from transform.state import ConversationState, decode_state
+from transform.state import ConversationState, StateCodecError, decode_state
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,32 @@ PRESUME_THRESHOLD = 0.8
 """Skip the read of a cache miss once at least this share of recent misses were new."""
 PRESUME_WEIGHT = 0.05
 MAX_PRESUMED = 50_000
+ERASE_ATTEMPTS = 5
+_EVERY_SLOT = index_upper_bound(10**SLOT_DIGITS - 1)
+_NO_LIMIT = 1 << 62
+
+
+@dataclass(frozen=True, slots=True)
+class Footprint:
+    """Every row and blob one conversation holds in the state store."""
+
+    conversation_id: str
+    state_etag: str | None
+    """The state row's ETag; None when there is no state row."""
+    index_rows: tuple[str, ...]
+    """RowKeys of its due-index rows (one, in a consistent store)."""
+    spill_blobs: tuple[str, ...]
+    """Its blobs in the spill container, referenced or left over."""
+
+    @property
+    def state_rows(self) -> int:
+        """1 when there is a state row, else 0."""
+        return 0 if self.state_etag is None else 1
+
+    @property
+    def empty(self) -> bool:
+        """Nothing of the conversation is stored."""
+        return self.state_etag is None and not self.index_rows and not self.spill_blobs
 
 
 class TransactionRefused(Exception):
@@ -134,6 +162,14 @@ class ShardedStateStore(ABC):
     @abstractmethod
     def _spill_delete(self, name: str, *, prefix: bool = False) -> None:
         """Delete one spill blob, or every blob under a prefix; missing ones are fine."""
+
+    @abstractmethod
+    def _scan_rows(self, partition_key: str) -> Iterator[tuple[dict[str, Any], str]]:
+        """Every row of a shard (state and due-index rows) with its ETag, in RowKey order."""
+
+    @abstractmethod
+    def _spill_names(self, prefix: str) -> list[str]:
+        """The names of the spill blobs under `prefix`."""
 
     # ------------------------------------------------------------------ cache
     def _cached(self, conversation_id: str) -> _Cached | None:
@@ -391,9 +427,91 @@ class ShardedStateStore(ABC):
                 ids.append(conversation_id)
         return ids
 
+    # ------------------------------------------------------------------ erasure
+    def scan(self) -> Iterator[tuple[str, ConversationState | str]]:
+        """Every stored conversation's state, shard by shard, or a text saying why it could not
+        be read (keyed by its id, or its RowKey when the row does not say)."""
+        for partition_key in all_shards(self.shards):
+            for entity, _ in self._scan_rows(partition_key):
+                key = str(entity["RowKey"])
+                if key.startswith("!"):  # due-index rows
+                    continue
+                name = str(entity.get("ConversationId") or key)
+                try:
+                    read = (
+                        (state_blob(entity), None)
+                        if not entity.get("Spill")
+                        else self._read_state(partition_key, key)
+                    )
+                    if read is None:
+                        continue  # deleted since the listing
+                    yield name, decode_state(read[0])
+                except (StateCodecError, KeyError) as e:
+                    yield name, f"unreadable state: {type(e).__name__}: {str(e)[:200]}"
+
+    def footprints(self, conversation_ids: Collection[str]) -> dict[str, Footprint]:
+        """Where each conversation is stored: its state row, due-index rows and spill blobs.
+
+        The due index of each shard concerned is read whole once (its RowKeys only), so an
+        index row is found even if its state row is gone.
+        """
+        by_shard: dict[str, dict[str, str]] = {}
+        for conversation_id in conversation_ids:
+            shard = by_shard.setdefault(shard_of(conversation_id, self.shards), {})
+            shard[safe_key(conversation_id)] = conversation_id
+        found: dict[str, Footprint] = {}
+        for partition_key, keys in by_shard.items():
+            index: dict[str, list[str]] = {}
+            for row in self._query_index(partition_key, _EVERY_SLOT, _NO_LIMIT):
+                key = key_of_index_row(row)
+                if key in keys:
+                    index.setdefault(key, []).append(str(row["RowKey"]))
+            for key, conversation_id in keys.items():
+                state_row = self._read_row(partition_key, key, meta_only=True)
+                found[conversation_id] = Footprint(
+                    conversation_id,
+                    None if state_row is None else state_row[1],
+                    tuple(sorted(set(index.get(key, ())))),
+                    tuple(sorted(self._spill_names(f"{key}/"))),
+                )
+        return found
+
+    def erase(self, footprint: Footprint) -> Footprint:
+        """Delete what `footprint` found (state row under its ETag, index rows, spill blobs);
+        if the conversation changed meanwhile, look again. Returns what was deleted."""
+        conversation_id = footprint.conversation_id
+        partition_key = shard_of(conversation_id, self.shards)
+        key = safe_key(conversation_id)
+        current = footprint
+        for _ in range(ERASE_ATTEMPTS):
+            ops: list[TableOp] = []
+            if current.state_etag is not None:
+                row = {"PartitionKey": partition_key, "RowKey": key}
+                ops.append(TableOp("delete", row, current.state_etag))
+            for row_key in current.index_rows:
+                ops.append(TableOp("delete", {"PartitionKey": partition_key, "RowKey": row_key}))
+            try:
+                # The state row and its index rows go together (one transaction for any sane
+                # count), so the timer never finds an index row pointing at nothing.
+                for start in range(0, len(ops), MAX_TRANSACTION_OPS):
+                    self._submit(partition_key, ops[start : start + MAX_TRANSACTION_OPS])
+            except TransactionRefused:
+                # A consumer wrote the state, or moved its index row, since we looked.
+                self._forget(conversation_id)
+                current = self.footprints([conversation_id])[conversation_id]
+                continue
+            self._forget(conversation_id)
+            for name in current.spill_blobs:
+                self._spill_delete(name)
+            return current
+        raise ConcurrencyConflict(
+            f"conversation {conversation_id[:80]!r} kept changing under {ERASE_ATTEMPTS} erasures"
+        )
+
 
 __all__ = [
     "INDEX_PREFIX",
+    "Footprint",
     "ShardedStateStore",
     "TableOp",
     "TransactionRefused",

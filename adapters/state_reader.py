@@ -1,10 +1,11 @@
-"""Reading the stored conversation state without being the consumer: counts and inspection.
+"""The stored conversation state without being the consumer: counts, inspection, erasure.
 
 `StateReader` is the port the telemetry probe (open conversations), the simulator (is the
-pipeline idle?) and `ops state inspect` read through. `ShardedStateReader` implements it over
-any `ShardedStateStore`: the Table adapter built read-only (it never creates the table) with no
-cache and a counter of its own, so reading never touches the consumer's figures, or the
-in-memory twin.
+pipeline idle?) and `ops state inspect` read through; `StateEraser` adds what `ops erase`
+needs (every stored state, a conversation's footprint, deleting it). `ShardedStateReader`
+implements both over any `ShardedStateStore`: the Table adapter built read-only (it never
+creates the table or the spill container) with no cache and a counter of its own, so reading
+never touches the consumer's figures, or the in-memory twin.
 
 Open conversations are counted on the due index: a finalized conversation waits for its purge
 (retention, days away), so the index up to now + a horizon holds the conversations still open,
@@ -13,11 +14,12 @@ plus revisions owed and the few purged soon.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from adapters.entity import shard_of
-from adapters.sharded_state import ShardedStateStore
+from adapters.sharded_state import Footprint, ShardedStateStore
 from transform.keys import safe_key
 from transform.state import ConversationState
 
@@ -50,8 +52,24 @@ class StateReader(Protocol):
         ...
 
 
+class StateEraser(StateReader, Protocol):
+    """What erasure needs on top of reading: find every conversation, and delete one whole."""
+
+    def scan(self) -> Iterator[tuple[str, ConversationState | str]]:
+        """Every stored state (or why one is unreadable), by conversation id."""
+        ...
+
+    def footprints(self, conversation_ids: Collection[str]) -> dict[str, Footprint]:
+        """The state row, due-index rows and spill blobs of each conversation."""
+        ...
+
+    def erase(self, footprint: Footprint) -> Footprint:
+        """Delete them (looking again if the consumer changed them); what was deleted."""
+        ...
+
+
 class ShardedStateReader:
-    """`StateReader` over a state store that is used for nothing else."""
+    """`StateReader` and `StateEraser` over a state store that is used for nothing else."""
 
     def __init__(self, store: ShardedStateStore, where: str) -> None:
         self._store = store
@@ -85,3 +103,18 @@ class ShardedStateReader:
         for name in ROW_FACTS:
             row[name.lower()] = entity.get(name)
         return StoredState(state, etag, row)
+
+    def scan(self) -> Iterator[tuple[str, ConversationState | str]]:
+        """Every stored state (or why one is unreadable), by conversation id."""
+        self.adopt_layout()
+        yield from self._store.scan()
+
+    def footprints(self, conversation_ids: Collection[str]) -> dict[str, Footprint]:
+        """The state row, due-index rows and spill blobs of each conversation."""
+        self.adopt_layout()
+        return self._store.footprints(conversation_ids)
+
+    def erase(self, footprint: Footprint) -> Footprint:
+        """Delete them (looking again if the consumer changed them); what was deleted."""
+        self.adopt_layout()
+        return self._store.erase(footprint)

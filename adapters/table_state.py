@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from azure.core import MatchConditions
@@ -199,6 +199,28 @@ class TableStateStore(ShardedStateStore):
                 return self._spill.download_blob(name).readall()
             except ResourceNotFoundError:
                 return None
+
+    def _scan_rows(self, partition_key: str) -> Iterator[tuple[dict[str, Any], str]]:
+        with storage_call("state scan"):
+            pages = self._table.query_entities(
+                "PartitionKey eq @pk", parameters={"pk": partition_key}
+            ).by_page()
+            try:
+                for page in pages:
+                    self.counter.count("table_queries")
+                    for entity in page:
+                        yield _plain(entity), str(entity.metadata["etag"])
+            except ResourceNotFoundError as e:
+                if not _is_table_missing(e):
+                    raise
+
+    def _spill_names(self, prefix: str) -> list[str]:
+        self.counter.count("blob_reads")
+        with storage_call("spill list"):
+            try:
+                return [blob.name for blob in self._spill.list_blobs(name_starts_with=prefix)]
+            except ResourceNotFoundError:
+                return []  # no container: nothing ever spilled
 
     def _spill_delete(self, name: str, *, prefix: bool = False) -> None:
         with storage_call("spill delete"):

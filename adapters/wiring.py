@@ -10,8 +10,8 @@ letters). Nothing connects until first use.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from adapters.blob_deadletters import AsyncBlobDeadLetterSink, BlobDeadLetterSink
 from adapters.blob_records import BlobRecordSink
@@ -19,7 +19,7 @@ from adapters.checkpoints import CONTAINER as CHECKPOINT_CONTAINER
 from adapters.checkpoints import BlobCheckpointStore, HubAddress
 from adapters.clients import CLIENT_OPTIONS, blob_service, table_service, tool_blobs
 from adapters.containers import BlobContainerReader
-from adapters.deadletter_store import DeadLetterStore
+from adapters.deadletter_store import DeadLetterPurge, DeadLetterStore
 from adapters.entity import SPILL_CONTAINER
 from adapters.eventhub_producer import EventHubPublisher
 from adapters.opcount import METRICS, CountedDeadLetters, OperationCounter
@@ -32,13 +32,13 @@ from adapters.settings import (
     TransformSettings,
     Tuning,
 )
-from adapters.state_reader import ShardedStateReader
+from adapters.state_reader import ShardedStateReader, StateEraser
 from adapters.table_state import TableStateStore
 from ingest.accept import AcceptanceLimits
 from ingest.breaker import CircuitBreaker
 from ingest.metrics import REGISTRY, MetricsRegistry
 from ingest.service import IngestConfig, IngestService
-from transform.ports import DeadLetterSink, RecordSink, StateStore
+from transform.ports import Clock, DeadLetterSink, RecordSink, StateStore
 from transform.service import TransformService
 
 STORAGE_HINT = "check StateStorage, and that you may read blobs there"
@@ -109,6 +109,9 @@ class TransformRuntime:
     records: RecordSink
     dead_letters: DeadLetterSink
     counter: OperationCounter
+    clock: Clock = field(default_factory=SystemClock)
+    deadletter_purge: DeadLetterPurge | None = None
+    """The timer's dead-letter purge (`DEADLETTER_PURGE=timer`, the local stack), else None."""
 
     def prepare(self) -> None:
         """Create the table and the records container if need be (once per process)."""
@@ -119,9 +122,14 @@ class TransformRuntime:
 
 
 def transform_runtime(
-    settings: TransformSettings, tuning: Tuning, counter: OperationCounter = METRICS
+    settings: TransformSettings,
+    tuning: Tuning,
+    counter: OperationCounter = METRICS,
+    clock: Clock | None = None,
 ) -> TransformRuntime:
-    """The transform service on Table / Blob adapters (clients connect on first use)."""
+    """The transform service on Table / Blob adapters (clients connect on first use);
+    `clock` is processing time (None: the machine's)."""
+    clock = clock or SystemClock()
     tables = table_service(settings.state)
     blobs, _ = blob_service(settings.state, **CLIENT_OPTIONS)
     store = TableStateStore(
@@ -140,9 +148,23 @@ def transform_runtime(
         BlobDeadLetterSink(settings.state, settings.deadletter_container), counter
     )
     service = TransformService(
-        store, records, dead_letters, SystemClock(), settings.timing, sleep=time.sleep
+        store,
+        records,
+        dead_letters,
+        clock,
+        settings.timing,
+        sleep=time.sleep,
+        pii=settings.pii.policy,
     )
-    return TransformRuntime(settings, tuning, service, store, records, dead_letters, counter)
+    retention = settings.deadletter_retention
+    purge = (
+        DeadLetterPurge(deadletter_store(output_of(settings)), timedelta(days=retention.days))
+        if retention.purge_by_timer
+        else None
+    )
+    return TransformRuntime(
+        settings, tuning, service, store, records, dead_letters, counter, clock, purge
+    )
 
 
 # ---------------------------------------------------------------------- readers
@@ -157,6 +179,12 @@ def state_reader(settings: TransformSettings) -> ShardedStateReader:
         read_only=True,
     )
     return ShardedStateReader(store, settings.state_table)
+
+
+def state_eraser(settings: TransformSettings) -> StateEraser:
+    """The conversation state, to find and erase conversations (`ops erase`): uncached, counted
+    apart, never creating the table or the spill container."""
+    return state_reader(settings)
 
 
 def record_reader(output: OutputSettings) -> RecordReader:

@@ -20,12 +20,15 @@ from typing import Any, List
 import azure.functions as func
 import orjson
 
+from adapters.deadletter_store import PurgeOutcome
+from adapters.errors import Unreachable
 from adapters.opcount import METRICS, operation_scope
 from adapters.settings import SettingsError, TransformSettings, Tuning
 from adapters.wiring import TransformRuntime, transform_runtime
 from functions import telemetry
 from functions.totals import TOTALS
 from schemas.timestamps import datetime_to_ms
+from transform.errors import StorageUnavailable
 from transform.service import Counts, Delivery, where
 from transform.state import SourcePosition
 
@@ -61,11 +64,14 @@ def runtime() -> TransformRuntime:
                 built = transform_runtime(TransformSettings.from_env(), Tuning.from_env())
                 built.prepare()
                 log.info(
-                    "transform runtime ready table=%s records=%s storage=%s cache_size=%s",
+                    "transform runtime ready table=%s records=%s storage=%s cache_size=%s "
+                    "record_pii=%s deadletter_purge=%s",
                     built.settings.state_table,
                     built.settings.records_container,
                     built.settings.state.describe(),
                     built.tuning.cache_size,
+                    built.settings.pii.mode,
+                    "timer" if built.deadletter_purge else "off",
                 )
                 telemetry.setup()
                 _runtime = built
@@ -182,10 +188,13 @@ def _kv(counts: Counts) -> str:
 @bp.function_name("transform_timer")
 @bp.timer_trigger(arg_name="timer", schedule=TIMER_SCHEDULE, use_monitor=False)
 def transform_timer(timer: func.TimerRequest) -> None:
-    """Finalize, expire, retry owed writes and purge, until nothing is due (bounded)."""
+    """Finalize, expire, retry owed writes and purge, until nothing is due (bounded); on the
+    local stack, also delete dead letters past their retention."""
     if timer.past_due:
         log.info("transform timer is past due")
-    run_timer(runtime(), time.monotonic)
+    rt = runtime()
+    run_timer(rt, time.monotonic)
+    purge_dead_letters(rt)
 
 
 def run_timer(rt: TransformRuntime, monotonic: Callable[[], float]) -> Counts:
@@ -205,6 +214,19 @@ def run_timer(rt: TransformRuntime, monotonic: Callable[[], float]) -> Counts:
         ops.as_log(),
     )
     return outcome.counts
+
+
+def purge_dead_letters(rt: TransformRuntime) -> PurgeOutcome | None:
+    """`DEADLETTER_PURGE=timer`: dead letters older than `DEADLETTER_RETENTION_DAYS` go, the
+    container listed at most once an hour (Azure: off, the lifecycle rule does it)."""
+    if rt.deadletter_purge is None:
+        return None
+    try:
+        return rt.deadletter_purge.run(rt.clock.now())
+    except (Unreachable, StorageUnavailable) as e:
+        # The timer's own work is done; the purge tries again after its interval.
+        log.warning("dead-letter purge failed error=%s", e)
+        return None
 
 
 # ---------------------------------------------------------------------- metrics

@@ -1,9 +1,10 @@
-"""`python -m ops`: consumer lag, checkpoint resets, dead letters, conversation state.
+"""`python -m ops`: consumer lag, checkpoint resets, dead letters, conversation state, erasure.
 
 Settings are the app's own (docs/deploy.md, configuration table), from the environment over
 `local.settings.json` Values (`--settings` picks another file). Exit codes: 0 success,
 1 failure, 2 bad settings or arguments, 3 not found, 4 refused as unsafe, 5 a service did not
-answer; `lag` exits 6 when a partition is flagged (ahead of the hub, or expired unread).
+answer; `lag` exits 6 when a partition is flagged (ahead of the hub, or expired unread);
+`erase --apply` exits 1 when something is still there after it deleted.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from adapters.settings import (
 )
 from adapters.webhook import RetryPolicy
 from ops import deadletters as dl
+from ops import erase as erase_module
 from ops import reset as reset_module
 from ops import state as state_module
 from ops.errors import SETTINGS_EXIT, UNREACHABLE_EXIT, NotFound, OpsError, UsageError
@@ -43,7 +45,7 @@ FLAGGED_EXIT = 6
 
 app = typer.Typer(
     name="ops",
-    help="Operate the pipeline: lag, checkpoints, dead letters, conversation state.",
+    help="Operate the pipeline: lag, checkpoints, dead letters, conversation state, erasure.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -491,6 +493,70 @@ def state_inspect(
                 event["timestamp"], event["action"], event["format"], str(event["order"])
             )
         console.print(events_table)
+
+
+# ---------------------------------------------------------------------- erasure
+@app.command()
+def erase(
+    *,
+    conversation: Annotated[
+        list[str] | None,
+        typer.Option("--conversation", help="A conversation id, exactly (repeatable)."),
+    ] = None,
+    phone: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--phone",
+            help="A phone number (repeatable): every conversation that holds it goes, whole.",
+        ),
+    ] = None,
+    do_apply: Annotated[
+        bool, typer.Option("--apply", help="Delete what is found (default: a dry run).")
+    ] = False,
+    settings: SettingsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Find (and with --apply delete) every record, state row, index row, spill blob and dead
+    letter of some conversations or phone numbers (a data-subject request)."""
+    with _errors():
+        transform = TransformSettings.from_env(load_env(settings))
+        key = transform.pii.key_bytes
+        numbers = [erase_module.NumberQuery.of(number, key) for number in phone or ()]
+        records = wiring.record_reader(wiring.output_of(transform))
+        states = wiring.state_eraser(transform)
+        letters = wiring.deadletter_store(wiring.output_of(transform))
+        found = erase_module.find(records, states, letters, conversation or [], numbers)
+        erased = erase_module.apply(found, records, states, letters) if do_apply else None
+    report: dict[str, Any] = {
+        "applied": do_apply,
+        "conversations": found.conversations,
+        "found": found.counts(),
+        "deleted": erased.deleted if erased else dict.fromkeys(found.counts(), 0),
+        "remaining": erased.remaining if erased else None,
+        "unreadable": found.unreadable,
+    }
+    if as_json:
+        _print_json(report)
+    else:
+        title = "erased" if do_apply else "would erase (dry run: --apply deletes)"
+        table = Table(title=f"{title}: {len(found.conversations)} conversation(s)")
+        for column in ("what", "found", "deleted", "remaining"):
+            table.add_column(column, justify="left" if column == "what" else "right")
+        for what, count in report["found"].items():
+            left = "-" if erased is None else str(erased.remaining[what])
+            table.add_row(what.replace("_", " "), str(count), str(report["deleted"][what]), left)
+        console.print(table)
+        for conversation_id in found.conversations:
+            console.print(f"conversation {conversation_id}", markup=False, highlight=False)
+        for reason in found.unreadable:
+            console.print(f"not searched: {reason}", markup=False, highlight=False, style="yellow")
+    if erased is not None and any(erased.remaining.values()):
+        console.print(
+            "[bold red]something is still there:[/] the consumer wrote it again (events of the "
+            "conversation still arriving?); run the same command again",
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 def main() -> None:

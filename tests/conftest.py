@@ -46,6 +46,8 @@ TEST_HUBS = {
     "ops-lag": 2,  # tests/ops: each scenario its own hub and checkpoints
     "ops-reset": 2,
     "ops-replay": 2,
+    "ops-erase": 2,
+    "ops-purge": 1,
     "reliability-fuzz": 2,  # tests/reliability: each reads its whole hub back
     "reliability-ids": 2,
     "reliability-auth": 2,

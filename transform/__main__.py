@@ -1,7 +1,10 @@
 """`python -m transform replay INPUT.jsonl --out DIR [--batch-size N]` (SPEC 9).
 
 The one place in the core that wires adapters: the replay runs on the in-memory twins of the
-storage ports and a manual clock (SPEC 9: no Azure at all).
+storage ports and a manual clock (SPEC 9: no Azure at all), and reads `RECORD_PII` /
+`RECORD_PII_KEY` through `adapters.settings` like the function app does: from the environment,
+or from `--record-pii` and `--record-pii-key-file` (a file, so the key never sits on a command
+line or in shell history).
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from adapters.memory import (
     InMemoryStateStore,
     ManualClock,
 )
+from adapters.settings import PiiSettings, SettingsError
 from schemas.timestamps import ms_to_datetime
+from transform.pii import PiiPolicy, RecordPii
 from transform.replay import ReplayPorts, replay, write_output
 from transform.state import DEFAULT_GRACE_SECONDS, DEFAULT_IDLE_SECONDS, Timing
 
@@ -41,15 +46,42 @@ def replay_command(
         Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="JSONL deliveries")
     ],
     out: Annotated[Path, typer.Option("--out", help="output folder")],
+    *,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="lines per batch")] = 100,
     grace_seconds: Annotated[
         float, typer.Option(min=0, help="grace period")
     ] = DEFAULT_GRACE_SECONDS,
     idle_seconds: Annotated[float, typer.Option(min=0, help="idle timeout")] = DEFAULT_IDLE_SECONDS,
+    record_pii: Annotated[
+        RecordPii | None,
+        typer.Option(
+            "--record-pii",
+            case_sensitive=False,
+            help="phone numbers kept, hashed (keyed HMAC-SHA-256) or dropped; "
+            "default: $RECORD_PII, else keep",
+            show_default=False,
+        ),
+    ] = None,
+    record_pii_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--record-pii-key-file",
+            dir_okay=False,
+            help="a file holding the HMAC key of --record-pii hash; default: $RECORD_PII_KEY",
+        ),
+    ] = None,
 ) -> None:
     """Replay deliveries through the exact consumer logic with in-memory storage."""
     timing = Timing.from_seconds(grace_seconds, idle_seconds)
-    replay_into_folder(input_path, out, sys.stdout, batch_size=batch_size, timing=timing)
+    try:
+        pii = PiiSettings.from_env(
+            mode=None if record_pii is None else record_pii.value, key_file=record_pii_key_file
+        )
+    except SettingsError as e:
+        raise typer.BadParameter(str(e), param_hint="--record-pii") from e
+    replay_into_folder(
+        input_path, out, sys.stdout, batch_size=batch_size, timing=timing, pii=pii.policy
+    )
 
 
 def replay_into_folder(
@@ -59,6 +91,7 @@ def replay_into_folder(
     *,
     batch_size: int = 100,
     timing: Timing | None = None,
+    pii: PiiPolicy | None = None,
 ) -> None:
     """Replay a file on the in-memory twins, write the output folder and a JSON summary."""
     records = InMemoryRecordSink()
@@ -66,7 +99,7 @@ def replay_into_folder(
     store = InMemoryStateStore(cache_size=REPLAY_CACHE)
     ports = ReplayPorts(store, records, dead_letters, ManualClock(ms_to_datetime(0)))
     with input_path.open("rb") as stream:
-        counts = replay(stream, ports, batch_size=batch_size, timing=timing)
+        counts = replay(stream, ports, batch_size=batch_size, timing=timing, pii=pii)
     write_output(out, records.records, dead_letters.letters.values())
     summary = {"records": len(records.records), "dead_letters": len(dead_letters.letters)}
     summary |= counts.as_dict()

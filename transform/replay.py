@@ -21,6 +21,7 @@ import orjson
 from schemas.record import DeadLetter
 from schemas.timestamps import datetime_to_ms, ms_to_datetime
 from transform.keys import safe_key
+from transform.pii import PiiPolicy
 from transform.ports import DeadLetterSink, RecordSink, SettableClock, StateStore
 from transform.service import Counts, Delivery, TransformService, parse_batch
 from transform.state import Timing
@@ -63,13 +64,19 @@ def replay(
     *,
     batch_size: int = 100,
     timing: Timing | None = None,
+    pii: PiiPolicy | None = None,
 ) -> Counts:
-    """Run the consumer logic over a stream of deliveries; the output is in `ports`."""
+    """Run the consumer logic over a stream of deliveries; the output is in `ports`.
+
+    `pii` is `RECORD_PII` as the consumer applies it (None: numbers kept).
+    """
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
     timing = timing or Timing()
     clock = ports.clock
-    service = TransformService(ports.store, ports.records, ports.dead_letters, clock, timing)
+    service = TransformService(
+        ports.store, ports.records, ports.dead_letters, clock, timing, pii=pii
+    )
     counts = Counts()
     now_ms = datetime_to_ms(clock.now())
     for deliveries in _batches(read_deliveries(stream), batch_size):

@@ -2,7 +2,9 @@
 
 `process` takes a batch of raw deliveries and leaves, for each conversation it touched, state
 saved with its ETag and any owed record written; `tick` is the timer's half (grace periods run
-out, idle conversations expire, owed writes are retried, old state is purged).
+out, idle conversations expire, owed writes are retried, old state is purged). Phone numbers
+are kept, pseudonymized or dropped (`RECORD_PII`, `transform.pii`) as a parsed batch is applied,
+before any of it reaches the state or a record; dead letters keep the raw bytes.
 
 Effects are exactly-once on at-least-once delivery. A new revision is first committed to the
 state as owed (with the events that make it), then written to the record store, then marked
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from schemas.micro_event import MicroEvent
@@ -34,6 +36,7 @@ from schemas.timestamps import datetime_to_ms
 from transform.deadletters import make_dead_letter, whole_delivery_letter
 from transform.errors import ConcurrencyConflict, StorageUnavailable, TransformError
 from transform.normalize import Rejection, parse_delivery
+from transform.pii import PiiPolicy
 from transform.ports import Clock, DeadLetterSink, Delete, Put, RecordSink, StateChange, StateStore
 from transform.state import ConversationState, SourcePosition, Timing
 
@@ -157,14 +160,17 @@ class TransformService:
         timing: Timing | None = None,
         *,
         sleep: Callable[[float], None] | None = None,
+        pii: PiiPolicy | None = None,
     ) -> None:
-        """`sleep` waits between tries of a parking write (None: retry at once, for tests)."""
+        """`sleep` waits between tries of a parking write (None: retry at once, for tests);
+        `pii` is what becomes of phone numbers before anything is stored (None: kept)."""
         self._store = store
         self._records = records
         self._dead_letters = dead_letters
         self._clock = clock
         self._timing = timing or Timing()
         self._sleep = sleep
+        self._pii = pii or PiiPolicy()
 
     @property
     def timing(self) -> Timing:
@@ -270,6 +276,7 @@ class TransformService:
 
     def apply(self, batch: ParsedBatch) -> Counts:
         """Apply an already parsed batch at the clock's current time."""
+        batch = protect_batch(batch, self._pii)  # before anything of it is stored
         now_ms = datetime_to_ms(self._clock.now())
         counts = Counts(
             deliveries=batch.deliveries,
@@ -495,6 +502,22 @@ def parse_batch(deliveries: Sequence[Delivery]) -> ParsedBatch:
         if batch.max_timestamp_ms is None or latest > batch.max_timestamp_ms:
             batch.max_timestamp_ms = latest
     return batch
+
+
+def protect_batch(batch: ParsedBatch, pii: PiiPolicy) -> ParsedBatch:
+    """The batch with its phone numbers as `RECORD_PII` says (`transform.pii`); dead letters
+    keep their raw bytes. With `keep` the batch itself, untouched."""
+    if pii.keeps:
+        return batch
+    touches = {
+        conversation_id: _Touch(
+            conversation_id,
+            [(position, pii.protect_events(events)) for position, events in touch.parts],
+            touch.deliveries,
+        )
+        for conversation_id, touch in batch.touches.items()
+    }
+    return replace(batch, touches=touches)
 
 
 def where(deliveries: Sequence[Delivery]) -> str:

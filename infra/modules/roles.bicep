@@ -17,7 +17,6 @@ var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
-  storageTableDataReader: '76199698-9eea-4c19-bc75-cec21354c6b6'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
@@ -129,7 +128,7 @@ resource appPublishesMetrics 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
-// ---- the operator (ops CLI: lag, checkpoint reset, dead-letter replay, state inspect)
+// ---- the operator (ops CLI: lag, checkpoint reset, dead-letter replay, state inspect, erase)
 var operator = !empty(operatorPrincipalId)
 
 resource operatorReceives 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (operator) {
@@ -172,11 +171,12 @@ resource operatorStateBlobs 'Microsoft.Authorization/roleAssignments@2022-04-01'
   }
 }
 
-resource operatorReadsState 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (operator) {
-  name: guid(stateStorage.id, operatorPrincipalId, roles.storageTableDataReader)
+// Contributor, not Reader: `ops erase` deletes a conversation's state and due-index rows.
+resource operatorState 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (operator) {
+  name: guid(stateStorage.id, operatorPrincipalId, roles.storageTableDataContributor)
   scope: stateStorage
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataReader)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
     principalId: operatorPrincipalId
     principalType: operatorPrincipalType
   }

@@ -129,7 +129,6 @@ ROLE_IDS = {
     "storageBlobDataOwner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
     "storageBlobDataContributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
     "storageTableDataContributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
-    "storageTableDataReader": "76199698-9eea-4c19-bc75-cec21354c6b6",
     "storageQueueDataContributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
     "monitoringMetricsPublisher": "3913510d-42f4-4e42-8a64-420c390055eb",
 }
@@ -173,7 +172,7 @@ def test_the_operator_can_run_the_ops_cli_and_nothing_more() -> None:
         ("eventHubsDataSender", "hub"),
         ("storageBlobDataContributor", "hostStorage"),
         ("storageBlobDataContributor", "stateStorage"),
-        ("storageTableDataReader", "stateStorage"),
+        ("storageTableDataContributor", "stateStorage"),  # ops erase deletes state rows
     }
 
 

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from adapters.settings import IngestSettings, SettingsError, TransformSettings
+from adapters.settings import (
+    DeadLetterRetention,
+    IngestSettings,
+    PiiSettings,
+    SettingsError,
+    TransformSettings,
+)
+from transform.pii import PiiPolicy, RecordPii
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
@@ -44,3 +52,61 @@ def test_identity_based_storage_needs_no_secret() -> None:
 def test_bad_settings_are_refused_naming_the_setting(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         TransformSettings.from_env(env)
+
+
+# ---------------------------------------------------------------------- personal data
+def test_the_example_keeps_numbers_and_purges_dead_letters_by_timer() -> None:
+    transform = TransformSettings.from_env(LOCAL)
+    assert transform.pii.mode is RecordPii.KEEP
+    assert transform.pii.key_bytes == LOCAL["RECORD_PII_KEY"].encode()
+    assert transform.deadletter_retention == DeadLetterRetention(30.0, purge_by_timer=True)
+    azure = {k: v for k, v in LOCAL.items() if k not in ("DEADLETTER_PURGE", "RECORD_PII_KEY")}
+    defaults = TransformSettings.from_env(azure)
+    assert defaults.deadletter_retention.purge_by_timer is False, "Azure: the lifecycle rule"
+    assert defaults.pii.key is None and defaults.pii.policy == PiiPolicy()
+
+
+def test_hash_reads_its_key_and_never_shows_it() -> None:
+    key = "k" * 40
+    settings = PiiSettings.from_env({"RECORD_PII": "HASH", "RECORD_PII_KEY": f" {key} "})
+    assert settings.mode is RecordPii.HASH
+    assert settings.policy == PiiPolicy(RecordPii.HASH, key.encode())
+    assert key not in repr(settings) and key not in repr(settings.policy)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"RECORD_PII": "mask"}, "RECORD_PII must be keep, hash or drop"),
+        ({"RECORD_PII": "hash"}, "RECORD_PII=hash needs a key: set RECORD_PII_KEY"),
+        ({"RECORD_PII": "hash", "RECORD_PII_KEY": "short"}, "at least 32 characters, it holds 5"),
+        (
+            {
+                "RECORD_PII": "hash",
+                "RECORD_PII_KEY": "@Microsoft.KeyVault(VaultName=kv-x;SecretName=record-pii-key)",
+            },
+            "Key Vault reference the platform did not resolve",
+        ),
+        ({"DEADLETTER_PURGE": "lifecycle"}, "DEADLETTER_PURGE must be off"),
+        ({"DEADLETTER_RETENTION_DAYS": "-1"}, "DEADLETTER_RETENTION_DAYS must be >= 0"),
+    ],
+)
+def test_bad_personal_data_settings_are_refused_saying_what_to_set(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=re.escape(message)) as refused:
+        TransformSettings.from_env({**LOCAL, "RECORD_PII_KEY": "", **env})
+    assert "short" not in str(refused.value), "a key is never part of a message"
+
+
+def test_a_key_file_overrides_the_environment_and_must_hold_a_key(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("f" * 32 + "\n", encoding="utf-8")
+    env = {"RECORD_PII": "keep", "RECORD_PII_KEY": "e" * 32}
+    read = PiiSettings.from_env(env, mode="hash", key_file=key_file)
+    assert (read.mode, read.key_bytes) == (RecordPii.HASH, b"f" * 32)
+    (tmp_path / "empty").write_text("\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match="is empty"):
+        PiiSettings.from_env(env, key_file=tmp_path / "empty")
+    with pytest.raises(SettingsError, match="cannot read the key file"):
+        PiiSettings.from_env(env, key_file=tmp_path / "missing")
