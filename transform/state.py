@@ -273,10 +273,16 @@ def _encoded_events(state: ConversationState) -> list[bytes]:
     return state.encoded_events
 
 
+def state_json(blob: bytes) -> bytes:
+    """The JSON of an encoded state, decompressed when it is compressed (zlib never starts
+    with `{`)."""
+    return blob if blob[:1] == b"{" else zlib.decompress(blob)
+
+
 def decode_state(blob: bytes) -> ConversationState:
-    """Inverse of `encode_state` (JSON starts with `{`; zlib never does)."""
+    """Inverse of `encode_state`."""
     try:
-        document = orjson.loads(blob if blob[:1] == b"{" else zlib.decompress(blob))
+        document = orjson.loads(state_json(blob))
     except (zlib.error, orjson.JSONDecodeError) as e:
         raise StateCodecError(f"stored state is corrupt: {e}") from e
     if document.get("v") != STATE_CODEC_VERSION:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import time
-import zlib
 from typing import Any
 
 import httpx
@@ -35,7 +34,7 @@ from transform.keys import safe_key
 from transform.normalize import parse_delivery
 from transform.pii import pseudonym
 from transform.ports import Put
-from transform.state import ConversationState
+from transform.state import ConversationState, state_json
 
 pytestmark = pytest.mark.stack
 
@@ -105,11 +104,11 @@ def _texts(s: Scenario, blobs: BlobServiceClient, tables: TableServiceClient) ->
     for row in _rows(tables, s.values["STATE_TABLE_NAME"]):
         out.extend(str(v) for v in row.values() if isinstance(v, str))
         if "Chunks" in row and not row.get("Spill"):
-            out.append(zlib.decompress(state_blob(row)).decode())
+            out.append(state_json(state_blob(row)).decode())
     for name in ("RECORDS_CONTAINER", "DEADLETTER_CONTAINER"):
         client = blobs.get_container_client(s.values[name])
         out.extend(client.download_blob(b.name).readall().decode() for b in client.list_blobs())
-    out.extend(zlib.decompress(data).decode() for data in _spill(blobs).values())
+    out.extend(state_json(data).decode() for data in _spill(blobs).values())
     return out
 
 

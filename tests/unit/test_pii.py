@@ -14,7 +14,6 @@ import io
 import logging
 import re
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +53,7 @@ from transform.pii import (
     pseudonym,
 )
 from transform.replay import ReplayPorts, replay
+from transform.state import state_json
 
 KEY = b"unit-test-pseudonymization-key-0123456789"
 HASH = PiiPolicy(RecordPii.HASH, KEY)
@@ -136,9 +136,9 @@ class Replayed:
                     yield where, value
             is_state = partition_key != LAYOUT_PARTITION and not row_key.startswith(INDEX_PREFIX)
             if is_state and not entity.get("Spill"):
-                yield where, zlib.decompress(state_blob(entity)).decode()
+                yield where, state_json(state_blob(entity)).decode()
         for name, blob in self.store.spill_blobs.items():
-            yield f"spill {name}", zlib.decompress(blob).decode()
+            yield f"spill {name}", state_json(blob).decode()
         for record in self.record_bytes():
             yield "record", record
 
