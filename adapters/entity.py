@@ -84,29 +84,25 @@ def _utf16_bytes(text: str) -> int:
     return 2 * len(text) if text.isascii() else len(text.encode("utf-16-le"))
 
 
+_SYSTEM_PROPERTIES = frozenset({"PartitionKey", "RowKey", "Timestamp"})
+
+
 def check_entity(entity: dict[str, Any]) -> None:
     """Raise unless the whole entity fits the Table limits."""
     check_key(entity["PartitionKey"], "PartitionKey")
     check_key(entity["RowKey"], "RowKey")
-    custom = [k for k in entity if k not in ("PartitionKey", "RowKey", "Timestamp")]
-    if len(custom) > MAX_CUSTOM_PROPERTIES:
-        raise TableRuleViolation(f"{len(custom)} properties; Tables allow {MAX_CUSTOM_PROPERTIES}")
+    custom = len(entity) - len(_SYSTEM_PROPERTIES.intersection(entity))
+    if custom > MAX_CUSTOM_PROPERTIES:
+        raise TableRuleViolation(f"{custom} properties; Tables allow {MAX_CUSTOM_PROPERTIES}")
     total = 0
     for name, value in entity.items():
-        size = _property_bytes(value)
+        kind = type(value)
+        size = len(value) if kind is bytes else _utf16_bytes(value) if kind is str else 8
         if size > MAX_PROPERTY_BYTES:
             raise TableRuleViolation(f"property {name} is {size} bytes; the limit is 64 KiB")
         total += size + len(name) * 2
     if total > MAX_ENTITY_BYTES:
         raise TableRuleViolation(f"entity is {total} bytes; the limit is 1 MiB")
-
-
-def _property_bytes(value: object) -> int:
-    if isinstance(value, bytes):
-        return len(value)
-    if isinstance(value, str):
-        return _utf16_bytes(value)
-    return 8
 
 
 @functools.lru_cache(maxsize=KEY_MEMO)
