@@ -26,7 +26,7 @@ NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 Int64 = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
 
 
-class _DetailData(msgspec.Struct):
+class _DetailData(msgspec.Struct, gc=False):
     status: str | None = None
     duration: float | None = None
     agentId: str | None = None
@@ -45,25 +45,25 @@ class _DetailData(msgspec.Struct):
 _NO_DATA = _DetailData()
 
 
-class _Detail(msgspec.Struct):
+class _Detail(msgspec.Struct, gc=False):
     name: NonEmpty
     sequence: Int64
     timestamp: str
     data: _DetailData | None = None
 
 
-class _EnvelopeData(msgspec.Struct):
+class _EnvelopeData(msgspec.Struct, gc=False):
     id: NonEmpty
     details: list[_Detail]
     type: str | None = None
 
 
-class _Envelope(msgspec.Struct):
+class _Envelope(msgspec.Struct, gc=False):
     createdTimestamp: str
     data: _EnvelopeData
 
 
-class _Body(msgspec.Struct):
+class _Body(msgspec.Struct, gc=False):
     eventTime: Int64
     conversationId: NonEmpty
     participantId: str | None = None
@@ -87,12 +87,12 @@ class _Body(msgspec.Struct):
     calleeNumber: str | None = None
 
 
-class _Notification(msgspec.Struct):
+class _Notification(msgspec.Struct, gc=False):
     topicName: NonEmpty
     eventBody: _Body
 
 
-class _EventBridge(msgspec.Struct):
+class _EventBridge(msgspec.Struct, gc=False):
     detail: _Notification
 
 

@@ -23,6 +23,15 @@ def run_bench(module: str, tmp_path: Path, *arguments: str) -> dict[str, object]
     return result
 
 
+@pytest.mark.parametrize("module", ["bench.replay_vs_naive", "bench.fastpath_candidates"])
+def test_the_p1_comparisons_run(module: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--smoke"], cwd=ROOT, capture_output=True, text=True,
+        check=True, timeout=600,
+    )  # fmt: skip
+    assert "'ratio'" in done.stdout or "'kept'" in done.stdout
+
+
 def test_p1_core_and_replay_agree_on_the_work_done() -> None:
     from bench.common import generated_input
     from bench.p1_transform import run_core, run_parse, run_replay
