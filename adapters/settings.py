@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from adapters.entity import STATE_SHARDS
+from transform.media import ALL_MEDIA, MediaFilter
 from transform.state import (
     DEFAULT_GRACE_SECONDS,
     DEFAULT_IDLE_SECONDS,
@@ -223,6 +224,14 @@ def flag_setting(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def media_setting(env: Mapping[str, str], name: str) -> MediaFilter:
+    """A comma-separated list of media types, any case (unset, empty or `all`: every one)."""
+    try:
+        return MediaFilter.parse(_get(env, name))
+    except ValueError as e:
+        raise SettingsError(f"{name}: {e}") from e
+
+
 # ---------------------------------------------------------------------- the app's settings
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
@@ -286,6 +295,8 @@ class TransformSettings:
     retention_days: float
     partial_snapshots: bool
     partial_snapshots_prefix: str
+    media: MediaFilter = ALL_MEDIA
+    """INGEST_MEDIA_TYPES: the media types whose conversations are kept (empty: all)."""
 
     @property
     def timing(self) -> Timing:
@@ -315,6 +326,7 @@ class TransformSettings:
             retention_days=number_setting(env, "STATE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS),
             partial_snapshots=flag_setting(env, "PARTIAL_SNAPSHOTS", False),
             partial_snapshots_prefix=text_setting(env, "PARTIAL_SNAPSHOTS_PREFIX", "partial/"),
+            media=media_setting(env, "INGEST_MEDIA_TYPES"),
         )
 
 

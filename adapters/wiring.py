@@ -140,7 +140,13 @@ def transform_runtime(
         BlobDeadLetterSink(settings.state, settings.deadletter_container), counter
     )
     service = TransformService(
-        store, records, dead_letters, SystemClock(), settings.timing, sleep=time.sleep
+        store,
+        records,
+        dead_letters,
+        SystemClock(),
+        settings.timing,
+        sleep=time.sleep,
+        media=settings.media,
     )
     return TransformRuntime(settings, tuning, service, store, records, dead_letters, counter)
 

@@ -61,11 +61,13 @@ def runtime() -> TransformRuntime:
                 built = transform_runtime(TransformSettings.from_env(), Tuning.from_env())
                 built.prepare()
                 log.info(
-                    "transform runtime ready table=%s records=%s storage=%s cache_size=%s",
+                    "transform runtime ready table=%s records=%s storage=%s cache_size=%s "
+                    "media_types=%s",
                     built.settings.state_table,
                     built.settings.records_container,
                     built.settings.state.describe(),
                     built.tuning.cache_size,
+                    built.settings.media.describe(),
                 )
                 telemetry.setup()
                 _runtime = built

@@ -20,6 +20,7 @@ from adapters.memory import (
     ManualClock,
 )
 from schemas.timestamps import ms_to_datetime
+from transform.media import MediaFilter
 from transform.replay import ReplayPorts, replay, write_output
 from transform.state import DEFAULT_GRACE_SECONDS, DEFAULT_IDLE_SECONDS, Timing
 
@@ -37,19 +38,32 @@ def replay_command(
         Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="JSONL deliveries")
     ],
     out: Annotated[Path, typer.Option("--out", help="output folder")],
+    *,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="lines per batch")] = 100,
     grace_seconds: Annotated[
         float, typer.Option(min=0, help="grace period")
     ] = DEFAULT_GRACE_SECONDS,
     idle_seconds: Annotated[float, typer.Option(min=0, help="idle timeout")] = DEFAULT_IDLE_SECONDS,
+    media_types: Annotated[
+        str,
+        typer.Option(
+            "--media-types",
+            help="keep only conversations of these media types, e.g. voice,chat "
+            "(INGEST_MEDIA_TYPES; empty: all)",
+        ),
+    ] = "",
 ) -> None:
     """Replay deliveries through the exact consumer logic with in-memory storage."""
     timing = Timing.from_seconds(grace_seconds, idle_seconds)
+    try:
+        media = MediaFilter.parse(media_types)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--media-types") from e
     records = InMemoryRecordSink()
     dead_letters = InMemoryDeadLetterSink()
     ports = ReplayPorts(InMemoryStateStore(), records, dead_letters, ManualClock(ms_to_datetime(0)))
     with input_path.open("rb") as stream:
-        counts = replay(stream, ports, batch_size=batch_size, timing=timing)
+        counts = replay(stream, ports, batch_size=batch_size, timing=timing, media=media)
     write_output(out, records.records, dead_letters.letters.values())
     summary = {"records": len(records.records), "dead_letters": len(dead_letters.letters)}
     summary |= counts.as_dict()

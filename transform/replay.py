@@ -21,6 +21,7 @@ import orjson
 from schemas.record import DeadLetter
 from schemas.timestamps import datetime_to_ms, ms_to_datetime
 from transform.keys import safe_key
+from transform.media import ALL_MEDIA, MediaFilter
 from transform.ports import DeadLetterSink, RecordSink, SettableClock, StateStore
 from transform.service import Counts, Delivery, TransformService, parse_batch
 from transform.state import Timing
@@ -63,13 +64,16 @@ def replay(
     *,
     batch_size: int = 100,
     timing: Timing | None = None,
+    media: MediaFilter = ALL_MEDIA,
 ) -> Counts:
     """Run the consumer logic over a stream of deliveries; the output is in `ports`."""
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
     timing = timing or Timing()
     clock = ports.clock
-    service = TransformService(ports.store, ports.records, ports.dead_letters, clock, timing)
+    service = TransformService(
+        ports.store, ports.records, ports.dead_letters, clock, timing, media=media
+    )
     counts = Counts()
     now_ms = datetime_to_ms(clock.now())
     for deliveries in _batches(read_deliveries(stream), batch_size):
