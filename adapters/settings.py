@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from adapters.entity import STATE_SHARDS
+from transform.media import ALL_MEDIA, MediaFilter
 from transform.pii import PiiPolicy, RecordPii
 from transform.state import (
     DEFAULT_GRACE_SECONDS,
@@ -323,6 +324,14 @@ class DeadLetterRetention:
         )
 
 
+def media_setting(env: Mapping[str, str], name: str) -> MediaFilter:
+    """A comma-separated list of media types, any case (unset, empty or `all`: every one)."""
+    try:
+        return MediaFilter.parse(_get(env, name))
+    except ValueError as e:
+        raise SettingsError(f"{name}: {e}") from e
+
+
 # ---------------------------------------------------------------------- the app's settings
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
@@ -388,6 +397,8 @@ class TransformSettings:
     partial_snapshots_prefix: str
     pii: PiiSettings = field(default_factory=PiiSettings)
     deadletter_retention: DeadLetterRetention = field(default_factory=DeadLetterRetention)
+    media: MediaFilter = ALL_MEDIA
+    """INGEST_MEDIA_TYPES: the media types whose conversations are kept (empty: all)."""
 
     @property
     def timing(self) -> Timing:
@@ -419,6 +430,7 @@ class TransformSettings:
             partial_snapshots_prefix=text_setting(env, "PARTIAL_SNAPSHOTS_PREFIX", "partial/"),
             pii=PiiSettings.from_env(env),
             deadletter_retention=DeadLetterRetention.from_env(env),
+            media=media_setting(env, "INGEST_MEDIA_TYPES"),
         )
 
 

@@ -155,6 +155,7 @@ def transform_runtime(
         settings.timing,
         sleep=time.sleep,
         pii=settings.pii.policy,
+        media=settings.media,
     )
     retention = settings.deadletter_retention
     purge = (

@@ -66,6 +66,7 @@ INGEST_COUNTERS = (
     ingest_metrics.PAYLOADS_ACCEPTED,
     ingest_metrics.PAYLOADS_PARTIAL,
     ingest_metrics.PAYLOADS_REJECTED,
+    ingest_metrics.HEARTBEATS,
     ingest_metrics.EVENTS_SENT,
     ingest_metrics.SEND_FAILURES,
 )

@@ -65,13 +65,15 @@ def runtime() -> TransformRuntime:
                 built.prepare()
                 log.info(
                     "transform runtime ready table=%s records=%s storage=%s cache_size=%s "
-                    "record_pii=%s deadletter_purge=%s",
+                    "record_pii=%s deadletter_purge=%s "
+                    "media_types=%s",
                     built.settings.state_table,
                     built.settings.records_container,
                     built.settings.state.describe(),
                     built.tuning.cache_size,
                     built.settings.pii.mode,
                     "timer" if built.deadletter_purge else "off",
+                    built.settings.media.describe(),
                 )
                 telemetry.setup()
                 _runtime = built

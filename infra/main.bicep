@@ -32,6 +32,8 @@ param deadletterContainer string = 'deadletter'
 param gracePeriodSeconds int = 60
 param idleTimeoutSeconds int = 14400
 param stateRetentionDays int = 7
+@description('INGEST_MEDIA_TYPES: comma-separated media types whose conversations are kept (e.g. voice,chat); empty: all.')
+param ingestMediaTypes string = ''
 @description('NCRONTAB of the transform timer: finalization latency against execution cost (docs/deploy.md).')
 param timerSchedule string = '*/30 * * * * *'
 
@@ -290,6 +292,7 @@ module functionApp 'modules/functionapp.bicep' = {
     gracePeriodSeconds: gracePeriodSeconds
     idleTimeoutSeconds: idleTimeoutSeconds
     stateRetentionDays: stateRetentionDays
+    ingestMediaTypes: ingestMediaTypes
     timerSchedule: timerSchedule
     webhookSecretReference: webhookSecretReference
     recordPii: recordPii

@@ -9,7 +9,8 @@ the same words.
 A payload with at least one good micro-event is accepted whole, even if some of its envelope
 details are bad: the transform applies the good ones and dead-letters the payload once (SPEC 7),
 so ingest must not dead-letter it a second time. A payload with nothing usable is dead-lettered
-here and never sent.
+here and never sent. A Notifications API heartbeat (`channel.metadata`, forwarded by a relay)
+is neither: it is counted, never sent, never dead-lettered.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from ingest.errors import BodyTooLarge, SignatureMismatch, UnsupportedContentType
 from schemas.record import DeadLetter
 from schemas.timestamps import iso_ms
-from schemas.wire import conversation_id_of, detect_format
+from schemas.wire import conversation_id_of, detect_format, is_heartbeat
 from transform.deadletters import dead_letter_id, make_dead_letter
 from transform.jsontext import dump_json
 from transform.normalize import Rejection, RejectReason, decode_delivery, normalize_payload
@@ -126,6 +127,8 @@ class Plan:
     """Accepted payloads with some bad details (the transform dead-letters those)."""
     micro_events: int
     conversations: int
+    heartbeats: int = 0
+    """Notifications API heartbeats: answered, counted, neither sent nor dead-lettered."""
 
     @property
     def rejected_payloads(self) -> int:
@@ -134,8 +137,13 @@ class Plan:
 
     @property
     def nothing_accepted(self) -> bool:
-        """Every payload was bad (or the body was no JSON at all): the answer is 400."""
-        return not self.events
+        """Nothing to send and something bad (or no JSON at all): the answer is 400."""
+        return not self.events and bool(self.dead_letters)
+
+    @property
+    def only_heartbeats(self) -> bool:
+        """Nothing to send and nothing wrong: heartbeats only, the answer is 200."""
+        return not self.events and not self.dead_letters
 
 
 def check_request(request: Request, limits: AcceptanceLimits, secret: bytes | None) -> None:
@@ -230,8 +238,11 @@ def plan(request: Request, limits: AcceptanceLimits) -> Plan:
         )
 
     groups: dict[str, list[tuple[bytes, str]]] = {}
-    accepted = partial = micro_events = 0
+    accepted = partial = micro_events = heartbeats = 0
     for index, payload in items:
+        if is_heartbeat(payload):
+            heartbeats += 1
+            continue
         events, rejection = normalize_payload(payload, index)
         micro_events += len(events)
         if rejection is not None and not events:
@@ -263,6 +274,7 @@ def plan(request: Request, limits: AcceptanceLimits) -> Plan:
         partial_payloads=partial,
         micro_events=micro_events,
         conversations=len(groups),
+        heartbeats=heartbeats,
     )
 
 

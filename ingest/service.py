@@ -107,6 +107,8 @@ class IngestService:
             await self._store(request, the_plan.dead_letters)
         if the_plan.nothing_accepted:
             return self._rejected(request, the_plan)
+        if the_plan.only_heartbeats:
+            return self._heartbeats(request, the_plan)
         send_ms = await self._send(request, the_plan)
         return self._accepted(request, the_plan, send_ms)
 
@@ -191,21 +193,43 @@ class IngestService:
         )
         return PublishFailed(f"{detail}: nothing was acknowledged, retry later", wait)
 
+    def _heartbeats(self, request: Request, the_plan: Plan) -> Answer:
+        """Heartbeats only: nothing to send or keep, and nothing wrong, so 200."""
+        self._metrics.inc(m.REQUESTS, outcome="heartbeat", status="200")
+        self._count_heartbeats(the_plan)
+        log.info("heartbeat message_id=%s heartbeats=%s", request.message_id, the_plan.heartbeats)
+        return Answer(
+            200,
+            {
+                "status": "accepted",
+                "message_id": request.message_id,
+                "events": 0,
+                "heartbeats": the_plan.heartbeats,
+                "rejected": 0,
+                "deadletter_ids": [],
+                "conversations": 0,
+                "micro_events": 0,
+                "eventhub_events": 0,
+            },
+        )
+
     def _accepted(self, request: Request, the_plan: Plan, send_ms: float) -> Answer:
         self._metrics.inc(m.REQUESTS, outcome="accepted", status="200")
         self._metrics.inc(m.PAYLOADS_ACCEPTED, the_plan.accepted_payloads)
         if the_plan.partial_payloads:
             self._metrics.inc(m.PAYLOADS_PARTIAL, the_plan.partial_payloads)
         self._count_rejections(the_plan)
+        self._count_heartbeats(the_plan)
         log.info(
             "accepted message_id=%s payloads=%s conversations=%s events=%s rejected=%s "
-            "partial=%s send_ms=%.1f idempotency_key=%s",
+            "partial=%s heartbeats=%s send_ms=%.1f idempotency_key=%s",
             request.message_id,
             the_plan.accepted_payloads,
             the_plan.conversations,
             len(the_plan.events),
             the_plan.rejected_payloads,
             the_plan.partial_payloads,
+            the_plan.heartbeats,
             send_ms,
             the_plan.events[0].properties.get("idempotency_key"),
         )
@@ -215,6 +239,7 @@ class IngestService:
                 "status": "accepted",
                 "message_id": request.message_id,
                 "events": the_plan.accepted_payloads,
+                "heartbeats": the_plan.heartbeats,
                 "rejected": the_plan.rejected_payloads,
                 "deadletter_ids": [letter.id for letter in the_plan.dead_letters],
                 "conversations": the_plan.conversations,
@@ -226,12 +251,15 @@ class IngestService:
     def _rejected(self, request: Request, the_plan: Plan) -> Answer:
         self._metrics.inc(m.REQUESTS, outcome="rejected", status="400")
         self._count_rejections(the_plan)
+        self._count_heartbeats(the_plan)
         first = the_plan.dead_letters[0]
         log.warning(
-            "rejected message_id=%s status=400 reason=%s payloads=%s deadletter_id=%s error=%s",
+            "rejected message_id=%s status=400 reason=%s payloads=%s heartbeats=%s "
+            "deadletter_id=%s error=%s",
             request.message_id,
             first.reason,
             the_plan.payloads,
+            the_plan.heartbeats,
             first.id,
             first.error[:200],
         )
@@ -250,6 +278,10 @@ class IngestService:
                 "rejected": the_plan.rejected_payloads,
             },
         )
+
+    def _count_heartbeats(self, the_plan: Plan) -> None:
+        if the_plan.heartbeats:
+            self._metrics.inc(m.HEARTBEATS, the_plan.heartbeats)
 
     def _count_rejections(self, the_plan: Plan) -> None:
         for letter in the_plan.dead_letters:

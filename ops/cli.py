@@ -473,7 +473,7 @@ def state_inspect(
             conversation_id,
             f"table {transform.state_table!r}",
         )
-    facts = state_module.summary(inspected, timing)
+    facts = state_module.summary(inspected, timing, transform.media)
     listed = state_module.events(inspected.state) if with_events else None
     if as_json:
         _print_json({**facts, "events_list": listed} if listed is not None else facts)

@@ -14,6 +14,7 @@ from adapters.record_reader import RecordReader
 from adapters.state_reader import StateReader
 from ops.errors import NotFound
 from schemas.timestamps import iso_ms
+from transform.media import ALL_MEDIA, MediaFilter, conversation_media
 from transform.state import ConversationState, Timing
 
 
@@ -34,17 +35,24 @@ class Inspected:
         return None if self.record is None else int(self.record.get("revision", 0))
 
 
-def phase(state: ConversationState, timing: Timing) -> str:
-    """Where the conversation stands: open, ended (in grace), finalized, or owed a write."""
+def phase(state: ConversationState, timing: Timing, media: MediaFilter = ALL_MEDIA) -> str:
+    """Where the conversation stands: open, ended (in grace), set aside by the media filter,
+    finalized, or owed a write."""
     if state.record_meta is None:
-        return "ended, in grace period" if state.ended_since_ms is not None else "open"
+        if state.filtered_at_ms is not None:
+            kind = conversation_media(state.events.values()) or "unknown"
+            return f"set aside by the media filter (media type {kind}; never written)"
+        waiting = "ended, in grace period" if state.ended_since_ms is not None else "open"
+        if not media.admits_conversation(state.events.values()):
+            return f"{waiting}; its media type is not in INGEST_MEDIA_TYPES: it will be set aside"
+        return waiting
     if state.written_revision < state.revision:
         return f"revision {state.revision} owed to the record store"
     return "finalized"
 
 
-def summary(inspected: Inspected, timing: Timing) -> dict[str, Any]:
-    """Plain values for a table or JSON."""
+def summary(inspected: Inspected, timing: Timing, media: MediaFilter = ALL_MEDIA) -> dict[str, Any]:
+    """Plain values for a table or JSON; `media` is the filter in force (INGEST_MEDIA_TYPES)."""
     state = inspected.state
 
     def when(ms: int | None) -> str | None:
@@ -52,7 +60,10 @@ def summary(inspected: Inspected, timing: Timing) -> dict[str, Any]:
 
     return {
         "conversation_id": state.conversation_id,
-        "phase": phase(state, timing),
+        "phase": phase(state, timing, media),
+        "media_type": conversation_media(state.events.values()),
+        "media_filter": media.describe(),
+        "set_aside_at": when(state.filtered_at_ms),
         "events": len(state.events),
         "revision": state.revision,
         "written_revision": state.written_revision,

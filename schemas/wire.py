@@ -16,6 +16,10 @@ from schemas.timestamps import EpochMs
 
 PayloadFormat = Literal["envelope", "eventbridge", "notification"]
 TOPIC_PREFIX = "v2.detail.events.conversation."
+"""Every topic whose events are micro-events (SPEC 2); any other topic is unsupported."""
+HEARTBEAT_TOPIC = "channel.metadata"
+"""The Notifications API's keep-alive (`eventBody.message: "WebSocket Heartbeat"`): a relay may
+forward it; it is no event of any conversation."""
 
 
 def _lenient_str(value: object) -> str | None:
@@ -216,6 +220,26 @@ def detect_format(payload: object) -> PayloadFormat | None:
     if "eventBody" in payload and "topicName" in payload:
         return "notification"
     return None
+
+
+def is_heartbeat(payload: object) -> bool:
+    """A Notifications API heartbeat (`topicName: channel.metadata`), as a relay forwards it."""
+    return isinstance(payload, dict) and payload.get("topicName") == HEARTBEAT_TOPIC
+
+
+def topic_of(fmt: PayloadFormat, payload: object) -> str | None:
+    """The `topicName` of a Genesys-format payload as text (None: absent or not text-like)."""
+    if fmt == "envelope" or not isinstance(payload, dict):
+        return None
+    holder = payload.get("detail") if fmt == "eventbridge" else payload
+    if not isinstance(holder, dict):
+        return None
+    return _lenient_str(holder.get("topicName"))
+
+
+def is_detail_topic(topic: str) -> bool:
+    """Whether a topic is a conversation detail topic, the only kind that holds micro-events."""
+    return topic.startswith(TOPIC_PREFIX)
 
 
 def conversation_id_of(payload: object) -> str | None:

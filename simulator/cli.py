@@ -184,6 +184,31 @@ def generate(
             help="The pipeline's grace period, to place late events (default 60).",
         ),
     ] = None,
+    media_types: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SIM_MEDIA_TYPES",
+            help="The pipeline's INGEST_MEDIA_TYPES the truth assumes, e.g. voice,chat "
+            "(all: every type; default: the profile's).",
+        ),
+    ] = None,
+    media_less_attributes: Annotated[
+        bool | None,
+        typer.Option(
+            "--media-less-attributes/--attributes-with-media",
+            envvar="SIM_MEDIA_LESS_ATTRIBUTES",
+            help="Genesys `attributes` events without mediaType, as Genesys sends them.",
+            show_default=False,
+        ),
+    ] = None,
+    foreign_topic_rate: Annotated[
+        float | None,
+        _rate("foreign-topic-rate", "Conversations with an event of a non-detail topic."),
+    ] = None,
+    heartbeat_rate: Annotated[
+        float | None,
+        _rate("heartbeat-rate", "Conversations near which a relay forwards a heartbeat."),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", envvar="SIM_QUIET", help="No progress bars.")
     ] = False,
@@ -210,7 +235,12 @@ def generate(
             "hold_rate": hold_rate,
             "transfer_rate": transfer_rate,
             "grace_seconds": grace_seconds,
+            "media_less_attributes": media_less_attributes,
+            "foreign_topic_rate": foreign_topic_rate,
+            "heartbeat_rate": heartbeat_rate,
         }
+        if media_types is not None:
+            overrides["media_types"] = profiles.parse_media_types(media_types)
         if media_mix is not None:
             overrides["media_mix"] = profiles.parse_mix(media_mix, (), "media mix")
         if format_mix is not None:

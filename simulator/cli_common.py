@@ -23,6 +23,7 @@ class Profile(StrEnum):
     chaos = "chaos"
     genesys = "genesys"
     mixed = "mixed"
+    relay = "relay"
 
 
 @contextmanager

@@ -9,10 +9,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from adapters.webhook import RetryPolicy
+from adapters.webhook import EVENTBRIDGE_MAX_EVENT_AGE_S, RetryPolicy
 from simulator.cli_common import Profile, errors
 from simulator.errors import ExitCode, PipelineError
 from simulator.generate.dataset import DELIVERIES_FILE
+from simulator.generate.profiles import parse_media_types
 from simulator.report import show_verify
 from simulator.run.faults import FAULT_KINDS, FaultPlan
 from simulator.run.run_report import table as run_table
@@ -20,6 +21,7 @@ from simulator.run.runner import REPORT_HTML, REPORT_JSON, RunConfig, RunResult
 from simulator.run.runner import run as run_pipeline
 from simulator.run.runstack import Tuning
 from simulator.send.delivery import Delivery, read_deliveries
+from simulator.send.http_target import DEFAULT_FUNCTION_KEY
 from simulator.send.replay_source import BLOB_SOURCE, Filters, load
 from simulator.send.send_report import send_progress, send_table
 from simulator.send.sending import TargetSpec
@@ -71,6 +73,30 @@ Backoff = Annotated[
 Timeout = Annotated[
     float, typer.Option(envvar="SIM_TIMEOUT", min=0.1, help="Seconds before a try times out.")
 ]
+EventBridgeRoute = Annotated[
+    bool,
+    typer.Option(
+        "--eventbridge-route/--no-eventbridge-route",
+        envvar="SIM_EVENTBRIDGE_ROUTE",
+        help="Send EventBridge events as an API destination does: its headers, 5-s timeout, "
+        "429/5xx retries with jittered backoff, given up past --max-event-age (off: as a relay).",
+    ),
+]
+MaxEventAge = Annotated[
+    float,
+    typer.Option(
+        envvar="SIM_MAX_EVENT_AGE",
+        min=1.0,
+        help="MaximumEventAgeInSeconds of the EventBridge route (the template's default).",
+    ),
+]
+FunctionKey = Annotated[
+    str,
+    typer.Option(
+        envvar="SIM_FUNCTION_KEY",
+        help="The function key the EventBridge connection sends as x-functions-key.",
+    ),
+]
 Settings = Annotated[
     Path | None,
     typer.Option(
@@ -107,7 +133,8 @@ def _send_and_report(
     if summary.gave_up:
         msg = (
             f"{summary.gave_up} deliveries were given up after {spec.policy.retries} retries "
-            f"(see {log}); is the target up? `python -m devstack status`"
+            f"({summary.expired} EventBridge events past the maximum event age; see {log}); is "
+            "the target up? `python -m devstack status`"
         )
         raise PipelineError(msg)
 
@@ -130,12 +157,18 @@ def _spec(
     concurrency: int,
     timeout: float,
     settings: Path | None,
+    eventbridge_route: bool = True,
+    max_event_age: float = EVENTBRIDGE_MAX_EVENT_AGE_S,
+    function_key: str = DEFAULT_FUNCTION_KEY,
 ) -> TargetSpec:
     return TargetSpec(
         url=target,
         eventhub=eventhub,
         secret=secret.encode() if secret else None,
         policy=policy,
+        eventbridge_policy=RetryPolicy.eventbridge(policy.retries, max_event_age),
+        eventbridge_route=eventbridge_route,
+        function_key=function_key,
         concurrency=concurrency,
         timeout_s=timeout,
         settings=settings,
@@ -159,6 +192,9 @@ def send(
     retry_delay: RetryDelay = 1.0,
     backoff: Backoff = 2.0,
     timeout: Timeout = 15.0,
+    eventbridge_route: EventBridgeRoute = True,
+    max_event_age: MaxEventAge = EVENTBRIDGE_MAX_EVENT_AGE_S,
+    function_key: FunctionKey = DEFAULT_FUNCTION_KEY,
     settings: Settings = None,
     log: Annotated[
         Path | None,
@@ -170,7 +206,12 @@ def send(
     ] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Send the deliveries, in order, to ingest (HTTP) or straight to the hub."""
+    """Send the deliveries, in order, to ingest (HTTP) or straight to the hub.
+
+    Over HTTP, a delivery that is one EventBridge event goes as an EventBridge API destination
+    sends it (unsigned, `x-functions-key`, 429/5xx retries with jitter up to --retries and
+    --max-event-age); everything else with Genesys-style retries, signed with --secret.
+    """
     err = Console(stderr=True)
     with errors(err):
         policy = RetryPolicy(retries, retry_delay, backoff)
@@ -182,6 +223,9 @@ def send(
             concurrency=concurrency,
             timeout=timeout,
             settings=settings,
+            eventbridge_route=eventbridge_route,
+            max_event_age=max_event_age,
+            function_key=function_key,
         )
         deliveries = _deliveries(folder)
         log_path = log or (folder if folder.is_dir() else folder.parent) / SEND_LOG_FILE
@@ -233,6 +277,7 @@ def replay(
             concurrency=concurrency,
             timeout=timeout,
             settings=settings,
+            eventbridge_route=False,  # an operator resends them, not EventBridge
         )
         filters = Filters(frozenset(stage or ()), frozenset(reason or ()))
         deliveries = load(source, filters=filters, settings=settings)
@@ -314,9 +359,23 @@ def run(
     retries: Retries = 5,
     retry_delay: RetryDelay = 1.0,
     backoff: Backoff = 2.0,
+    media_types: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SIM_MEDIA_TYPES",
+            help="INGEST_MEDIA_TYPES of the run's host, which the truth assumes, e.g. voice,chat "
+            "(all: every type; default: the profile's).",
+        ),
+    ] = None,
+    eventbridge_route: EventBridgeRoute = True,
+    max_event_age: MaxEventAge = EVENTBRIDGE_MAX_EVENT_AGE_S,
     quiet: Quiet = False,
 ) -> None:
-    """Generate, start the local stack, send (with faults), wait until idle, verify, report."""
+    """Generate, start the local stack, send (with faults), wait until idle, verify, report.
+
+    EventBridge events go as an API destination sends them, so a data set that has some runs
+    a host without WEBHOOK_SECRET (EventBridge cannot sign), as that route is deployed.
+    """
     err, out_console = Console(stderr=True), Console()
     with errors(err):
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -336,6 +395,9 @@ def run(
             faults=plan,
             tuning=Tuning(grace_s=grace, idle_s=idle, timer_s=timer),
             policy=RetryPolicy(retries, retry_delay, backoff),
+            eventbridge_policy=RetryPolicy.eventbridge(retries, max_event_age),
+            eventbridge_route=eventbridge_route,
+            media_types=None if media_types is None else parse_media_types(media_types),
             reuse_dir=None if fresh_stack else stack_dir,
             drain_timeout_s=drain_timeout,
             keep_stack=keep_stack,

@@ -112,6 +112,14 @@ def generate_summary(
             + ", ".join(f"{k} {v}" for k, v in drift["by_kind"].items()),
         ),
         ("malformed", bad["total"], ", ".join(f"{k} {v}" for k, v in bad["by_kind"].items())),
+        ("heartbeats", c["heartbeats"], "Notifications API keep-alives a relay forwards"),
+        (
+            "filtered",
+            c["filtered"]["conversations"],
+            f"{c['filtered']['micro_events']} micro-events set aside by INGEST_MEDIA_TYPES="
+            f"{','.join(c['filtered']['media_types']) or 'all'}; "
+            + ", ".join(f"{k or 'unknown'} {v}" for k, v in c["filtered"]["by_media"].items()),
+        ),
     ]
     for what, count, detail in rows:
         table.add_row(what, str(count), detail)

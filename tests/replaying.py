@@ -11,6 +11,7 @@ from adapters.memory import (
     ManualClock,
 )
 from schemas.timestamps import ms_to_datetime
+from transform.media import ALL_MEDIA, MediaFilter
 from transform.replay import ReplayPorts, replay
 from transform.service import Counts
 from transform.state import Timing
@@ -22,10 +23,13 @@ def replay_in_memory(
     batch_size: int = 100,
     timing: Timing | None = None,
     records: InMemoryRecordSink | None = None,
+    media: MediaFilter = ALL_MEDIA,
+    store: InMemoryStateStore | None = None,
 ) -> tuple[InMemoryRecordSink, InMemoryDeadLetterSink, Counts]:
     """Replay `stream`; the records, the dead letters and the counts."""
     records = InMemoryRecordSink() if records is None else records
     dead_letters = InMemoryDeadLetterSink()
-    ports = ReplayPorts(InMemoryStateStore(), records, dead_letters, ManualClock(ms_to_datetime(0)))
-    counts = replay(stream, ports, batch_size=batch_size, timing=timing)
+    store = InMemoryStateStore() if store is None else store
+    ports = ReplayPorts(store, records, dead_letters, ManualClock(ms_to_datetime(0)))
+    counts = replay(stream, ports, batch_size=batch_size, timing=timing, media=media)
     return records, dead_letters, counts

@@ -24,6 +24,7 @@ from adapters.memory import (
 )
 from adapters.settings import PiiSettings, SettingsError
 from schemas.timestamps import ms_to_datetime
+from transform.media import ALL_MEDIA, MediaFilter
 from transform.pii import PiiPolicy, RecordPii
 from transform.replay import ReplayPorts, replay, write_output
 from transform.state import DEFAULT_GRACE_SECONDS, DEFAULT_IDLE_SECONDS, Timing
@@ -70,6 +71,14 @@ def replay_command(
             help="a file holding the HMAC key of --record-pii hash; default: $RECORD_PII_KEY",
         ),
     ] = None,
+    media_types: Annotated[
+        str,
+        typer.Option(
+            "--media-types",
+            help="keep only conversations of these media types, e.g. voice,chat "
+            "(INGEST_MEDIA_TYPES; empty: all)",
+        ),
+    ] = "",
 ) -> None:
     """Replay deliveries through the exact consumer logic with in-memory storage."""
     timing = Timing.from_seconds(grace_seconds, idle_seconds)
@@ -79,8 +88,18 @@ def replay_command(
         )
     except SettingsError as e:
         raise typer.BadParameter(str(e), param_hint="--record-pii") from e
+    try:
+        media = MediaFilter.parse(media_types)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--media-types") from e
     replay_into_folder(
-        input_path, out, sys.stdout, batch_size=batch_size, timing=timing, pii=pii.policy
+        input_path,
+        out,
+        sys.stdout,
+        batch_size=batch_size,
+        timing=timing,
+        pii=pii.policy,
+        media=media,
     )
 
 
@@ -92,6 +111,7 @@ def replay_into_folder(
     batch_size: int = 100,
     timing: Timing | None = None,
     pii: PiiPolicy | None = None,
+    media: MediaFilter = ALL_MEDIA,
 ) -> None:
     """Replay a file on the in-memory twins, write the output folder and a JSON summary."""
     records = InMemoryRecordSink()
@@ -99,7 +119,7 @@ def replay_into_folder(
     store = InMemoryStateStore(cache_size=REPLAY_CACHE)
     ports = ReplayPorts(store, records, dead_letters, ManualClock(ms_to_datetime(0)))
     with input_path.open("rb") as stream:
-        counts = replay(stream, ports, batch_size=batch_size, timing=timing, pii=pii)
+        counts = replay(stream, ports, batch_size=batch_size, timing=timing, pii=pii, media=media)
     write_output(out, records.records, dead_letters.letters.values())
     summary = {"records": len(records.records), "dead_letters": len(dead_letters.letters)}
     summary |= counts.as_dict()

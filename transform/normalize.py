@@ -2,7 +2,13 @@
 
 Nothing here raises on bad input: every payload either yields micro-events or a `Rejection`
 (which the service turns into a dead letter). One payload with some bad details yields both:
-its good micro-events are applied and the payload is kept whole as one dead letter.
+its good micro-events are applied and the payload is kept whole as one dead letter. The one
+exception is a Notifications API heartbeat (`is_heartbeat`): it is no event and nothing is
+wrong with it, so it yields neither; callers count it.
+
+A payload is classified before it is validated: its shape gives its format (`detect_format`),
+and a Genesys-format payload whose topic is not a conversation detail topic is rejected as
+`unsupported-topic` whatever else it holds.
 """
 
 from __future__ import annotations
@@ -17,12 +23,16 @@ from pydantic import ValidationError
 
 from schemas.micro_event import MicroEvent
 from schemas.wire import (
+    TOPIC_PREFIX,
     Detail,
     Envelope,
     EventBridge,
     Notification,
     PayloadFormat,
     detect_format,
+    is_detail_topic,
+    is_heartbeat,
+    topic_of,
 )
 from transform.events import envelope_event, genesys_event
 from transform.fastpath import fast_events
@@ -38,6 +48,7 @@ class RejectReason(StrEnum):
     INVALID_JSON = "invalid-json"
     NOT_AN_OBJECT = "not-an-object"
     UNRECOGNIZED = "unrecognized-payload"
+    UNSUPPORTED_TOPIC = "unsupported-topic"
     MISSING_CONVERSATION_ID = "missing-conversation-id"
     INVALID_PAYLOAD = "invalid-payload"
     INVALID_MICRO_EVENT = "invalid-micro-event"
@@ -61,6 +72,8 @@ class ParsedDelivery:
     events: list[MicroEvent] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     payload_count: int = 0
+    heartbeats: int = 0
+    """Notifications API heartbeats among the payloads: skipped, counted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +132,9 @@ def _normalize_into(
     parsed: ParsedDelivery, payload: object, index: int | None, raw: bytes | None
 ) -> None:
     parsed.payload_count += 1
+    if is_heartbeat(payload):
+        parsed.heartbeats += 1
+        return
     events, rejection = normalize_payload(payload, index)
     parsed.events.extend(events)
     if rejection is not None:
@@ -130,7 +146,12 @@ def _normalize_into(
 def normalize_payload(
     payload: object, index: int | None = None
 ) -> tuple[list[MicroEvent], Rejection | None]:
-    """Normalize one decoded payload into micro-events (and a rejection, if any part is bad)."""
+    """Normalize one decoded payload into micro-events (and a rejection, if any part is bad).
+
+    A heartbeat gives neither (`is_heartbeat` tells it apart from an envelope with no details).
+    """
+    if is_heartbeat(payload):
+        return [], None
     fmt = detect_format(payload)
     if fmt is None:
         reason = (
@@ -143,6 +164,10 @@ def normalize_payload(
             else f"expected a JSON object, got {type(payload).__name__}"
         )
         return [], Rejection(reason, error, _dump(payload), index)
+    if fmt != "envelope":
+        unsupported = _unsupported_topic(fmt, payload, index)
+        if unsupported is not None:
+            return [], unsupported
     fast = fast_events(fmt, payload)
     if fast is not None:
         return fast, None
@@ -198,6 +223,21 @@ def _from_genesys(notification: Notification, fmt: PayloadFormat) -> MicroEvent:
     return genesys_event(
         fmt, notification.topicName, body.conversationId, body.eventTime, body.model_dump()
     )
+
+
+def _unsupported_topic(fmt: PayloadFormat, payload: object, index: int | None) -> Rejection | None:
+    """A Genesys-format payload of any topic but a conversation detail topic (SPEC 2).
+
+    A missing topic is left to validation (`invalid-payload`): it names no topic at all.
+    """
+    topic = topic_of(fmt, payload)
+    if topic is None or is_detail_topic(topic):
+        return None
+    error = (
+        f"topic {topic[:120]!r} is not a conversation detail topic ({TOPIC_PREFIX}{{id}}.{{kind}}):"
+        " only those carry micro-events; subscribe to the detail topics only"
+    )
+    return Rejection(RejectReason.UNSUPPORTED_TOPIC, error, _dump(payload), index)
 
 
 def _keys_of(payload: dict[Any, Any]) -> str:

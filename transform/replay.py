@@ -21,6 +21,7 @@ import orjson
 from schemas.record import DeadLetter
 from schemas.timestamps import datetime_to_ms, ms_to_datetime
 from transform.keys import safe_key
+from transform.media import ALL_MEDIA, MediaFilter
 from transform.pii import PiiPolicy
 from transform.ports import DeadLetterSink, RecordSink, SettableClock, StateStore
 from transform.service import Counts, Delivery, TransformService, parse_batch
@@ -65,6 +66,7 @@ def replay(
     batch_size: int = 100,
     timing: Timing | None = None,
     pii: PiiPolicy | None = None,
+    media: MediaFilter = ALL_MEDIA,
 ) -> Counts:
     """Run the consumer logic over a stream of deliveries; the output is in `ports`.
 
@@ -75,7 +77,7 @@ def replay(
     timing = timing or Timing()
     clock = ports.clock
     service = TransformService(
-        ports.store, ports.records, ports.dead_letters, clock, timing, pii=pii
+        ports.store, ports.records, ports.dead_letters, clock, timing, pii=pii, media=media
     )
     counts = Counts()
     now_ms = datetime_to_ms(clock.now())

@@ -35,6 +35,7 @@ from schemas.micro_event import MicroEvent
 from schemas.timestamps import datetime_to_ms
 from transform.deadletters import make_dead_letter, whole_delivery_letter
 from transform.errors import ConcurrencyConflict, StorageUnavailable, TransformError
+from transform.media import ALL_MEDIA, MediaFilter
 from transform.normalize import Rejection, parse_delivery
 from transform.pii import PiiPolicy
 from transform.ports import Clock, DeadLetterSink, Delete, Put, RecordSink, StateChange, StateStore
@@ -81,6 +82,12 @@ class Counts:
     purged: int = 0
     due: int = 0
     """Timer candidates examined."""
+    heartbeats: int = 0
+    """Notifications API heartbeats among the payloads: skipped (ingest answers them itself)."""
+    filtered_conversations: int = 0
+    """Conversations the media filter set aside instead of writing (INGEST_MEDIA_TYPES)."""
+    filtered_events: int = 0
+    """Their distinct micro-events: those held when set aside, and those applied since."""
 
     def add(self, other: Counts) -> None:
         """Accumulate another report into this one."""
@@ -128,6 +135,8 @@ class _Tally:
     applied: int = 0
     duplicates: int = 0
     redelivered: int = 0
+    filtered_conversations: int = 0
+    filtered_events: int = 0
 
     def add_to(self, counts: Counts) -> None:
         """Count this conversation and what it applied."""
@@ -135,6 +144,12 @@ class _Tally:
         counts.applied += self.applied
         counts.duplicates += self.duplicates
         counts.redelivered += self.redelivered
+        self.add_filtered_to(counts)
+
+    def add_filtered_to(self, counts: Counts) -> None:
+        """Count what the media filter set aside."""
+        counts.filtered_conversations += self.filtered_conversations
+        counts.filtered_events += self.filtered_events
 
 
 @dataclass(slots=True)
@@ -161,9 +176,11 @@ class TransformService:
         *,
         sleep: Callable[[float], None] | None = None,
         pii: PiiPolicy | None = None,
+        media: MediaFilter = ALL_MEDIA,
     ) -> None:
         """`sleep` waits between tries of a parking write (None: retry at once, for tests);
-        `pii` is what becomes of phone numbers before anything is stored (None: kept)."""
+        `pii` is what becomes of phone numbers before anything is stored (None: kept);
+        `media` is the media-type filter (INGEST_MEDIA_TYPES; default: every media type)."""
         self._store = store
         self._records = records
         self._dead_letters = dead_letters
@@ -171,11 +188,38 @@ class TransformService:
         self._timing = timing or Timing()
         self._sleep = sleep
         self._pii = pii or PiiPolicy()
+        self._media = media
 
     @property
     def timing(self) -> Timing:
         """The grace, idle and retention periods in force."""
         return self._timing
+
+    @property
+    def media(self) -> MediaFilter:
+        """The media-type filter in force."""
+        return self._media
+
+    def _settle(
+        self, state: ConversationState, now_ms: int, tally: _Tally, *, applied_new: bool
+    ) -> dict[str, Any] | None:
+        """`state.settle` with the filter in force; what it sets aside goes into `tally`."""
+        set_aside = state.filtered_at_ms is not None
+        record = state.settle(now_ms, self._timing, applied_new=applied_new, media=self._media)
+        if state.filtered_at_ms is not None:
+            if set_aside:
+                tally.filtered_events += tally.applied
+            else:
+                tally.filtered_conversations += 1
+                tally.filtered_events += len(state.events)
+                log.debug(
+                    "conversation set aside by the media filter conversation_id=%s events=%s "
+                    "media_types=%s",
+                    state.conversation_id[:200],
+                    len(state.events),
+                    self._media.describe(),
+                )
+        return record
 
     def process(self, deliveries: Sequence[Delivery]) -> Counts:
         """Apply a batch; raises only for transient storage failures (retry the batch)."""
@@ -282,6 +326,7 @@ class TransformService:
             deliveries=batch.deliveries,
             payloads=batch.payloads,
             micro_events=batch.micro_events,
+            heartbeats=batch.heartbeats,
         )
         for delivery, rejection in batch.rejections:
             self._dead_letter(delivery, rejection, now_ms)
@@ -336,7 +381,7 @@ class TransformService:
             state.note_position(position)
         if not changed:
             return _Pending(state, etag, None, tally)
-        record = state.settle(now_ms, self._timing, applied_new=tally.applied > 0)
+        record = self._settle(state, now_ms, tally, applied_new=tally.applied > 0)
         return _Pending(state, etag, record, tally, touch)
 
     def _commit(self, pending: list[_Pending], now_ms: int, counts: Counts) -> list[_Touch]:
@@ -444,10 +489,11 @@ class TransformService:
                 changes.append(Delete(conversation_id, etag))
                 continue
             if state.next_deadline_ms(self._timing) <= now_ms:
-                record = state.settle(now_ms, self._timing, applied_new=False)
+                tally = _Tally()
+                record = self._settle(state, now_ms, tally, applied_new=False)
                 if record is None and state.written_revision < state.revision:
                     record = state.current_record()
-                pending[conversation_id] = _Pending(state, etag, record, _Tally())
+                pending[conversation_id] = _Pending(state, etag, record, tally)
             # A candidate not due yet is put back too: that moves its index entry to its deadline.
             changes.append(Put(state, etag, state.next_deadline_ms(self._timing)))
         if not changes:
@@ -464,6 +510,7 @@ class TransformService:
         for conversation_id, p in pending.items():
             if conversation_id in result.etags:
                 p.etag = result.etags[conversation_id]
+                p.tally.add_filtered_to(counts)
                 committed.append(p)
         counts.add(self._write_owed(committed, now_ms))
         return counts
@@ -476,6 +523,7 @@ class ParsedBatch:
     deliveries: int = 0
     payloads: int = 0
     micro_events: int = 0
+    heartbeats: int = 0
     max_timestamp_ms: int | None = None
     rejections: list[tuple[Delivery, Rejection]] = field(default_factory=list)
     touches: dict[str, _Touch] = field(default_factory=dict)
@@ -487,6 +535,7 @@ def parse_batch(deliveries: Sequence[Delivery]) -> ParsedBatch:
     for delivery in deliveries:
         parsed = parse_delivery(delivery.body)
         batch.payloads += parsed.payload_count
+        batch.heartbeats += parsed.heartbeats
         batch.micro_events += len(parsed.events)
         for rejection in parsed.rejections:
             batch.rejections.append((delivery, rejection))

@@ -15,6 +15,7 @@ import orjson
 
 from schemas.micro_event import MicroEvent
 from transform.derive import PROCESSING_FIELDS, RecordMeta, derive
+from transform.media import ALL_MEDIA, MediaFilter
 from transform.progress import Progress
 
 STATE_CODEC_VERSION = 1
@@ -98,6 +99,9 @@ class ConversationState:
     """The latest revision known to be in the record store."""
     watermarks: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Per partition: (sequence number, enqueued ms) of the last delivery applied."""
+    filtered_at_ms: int | None = None
+    """When the media filter set this conversation aside instead of writing its first revision
+    (`transform.media`); None while it is not set aside."""
     encoded_events: list[bytes] = field(default_factory=list, repr=False, compare=False)
     """Each event's compact JSON, in `events` order, made once: every commit encodes the whole
     state, and re-serializing every event each time was most of the cost. Rebuilt by
@@ -119,6 +123,7 @@ class ConversationState:
             self.fingerprint,
             self.written_revision,
             dict(self.watermarks),
+            self.filtered_at_ms,
             list(self.encoded_events),
         )
 
@@ -160,8 +165,20 @@ class ConversationState:
         return True
 
     # ------------------------------------------------------------------ finalizing
-    def settle(self, now_ms: int, timing: Timing, *, applied_new: bool) -> dict[str, Any] | None:
-        """Decide at `now_ms` whether a revision is owed; return it (and record it) if so."""
+    def settle(
+        self,
+        now_ms: int,
+        timing: Timing,
+        *,
+        applied_new: bool,
+        media: MediaFilter = ALL_MEDIA,
+    ) -> dict[str, Any] | None:
+        """Decide at `now_ms` whether a revision is owed; return it (and record it) if so.
+
+        Where the first revision falls due, `media` decides whether the conversation is kept:
+        one it does not admit is set aside (`filtered_at_ms`) and written never, unless later
+        micro-events change what it admits (each settle decides again once it is set aside).
+        """
         if self.progress.ended:
             if self.ended_since_ms is None:
                 self.ended_since_ms = now_ms
@@ -170,7 +187,14 @@ class ConversationState:
         if not self.events:
             return None
         if self.revision == 0:
-            return self._next_revision(now_ms) if self._first_write_due(now_ms, timing) else None
+            if self.filtered_at_ms is None and not self._first_write_due(now_ms, timing):
+                return None
+            if not media.admits_conversation(self.events.values()):
+                if self.filtered_at_ms is None:
+                    self.filtered_at_ms = now_ms
+                return None
+            self.filtered_at_ms = None
+            return self._next_revision(now_ms)
         return self._next_revision(now_ms) if applied_new else None
 
     def _first_write_due(self, now_ms: int, timing: Timing) -> bool:
@@ -204,12 +228,18 @@ class ConversationState:
         return derive(self.events.values(), self.record_meta, self.progress)
 
     def expired(self, now_ms: int, timing: Timing) -> bool:
-        """Finalized, written, and past retention since the latest revision."""
+        """Finalized, written, and past retention since the latest revision (or set aside by
+        the media filter and past retention since then and its last micro-event)."""
+        if self.record_meta is None:
+            return self.filtered_at_ms is not None and now_ms >= self._set_aside_until(timing)
         return (
-            self.record_meta is not None
-            and self.written_revision >= self.revision
+            self.written_revision >= self.revision
             and now_ms - self.record_meta.finalized_at_ms >= timing.retention_ms
         )
+
+    def _set_aside_until(self, timing: Timing) -> int:
+        assert self.filtered_at_ms is not None and self.last_applied_at_ms is not None
+        return max(self.filtered_at_ms, self.last_applied_at_ms) + timing.retention_ms
 
     def next_deadline_ms(self, timing: Timing) -> int:
         """The earliest processing time at which the timer has something to do here."""
@@ -217,6 +247,8 @@ class ConversationState:
             if self.written_revision < self.revision:
                 return self.record_meta.finalized_at_ms
             return self.record_meta.finalized_at_ms + timing.retention_ms
+        if self.filtered_at_ms is not None:
+            return self._set_aside_until(timing)
         if self.ended_since_ms is not None:
             return self.ended_since_ms + timing.grace_ms
         assert self.last_applied_at_ms is not None
@@ -261,6 +293,8 @@ def encode_state(state: ConversationState) -> bytes:
         "wm": state.watermarks,
         "ev": orjson.Fragment(b"[" + b",".join(_encoded_events(state)) + b"]"),
     }
+    if state.filtered_at_ms is not None:  # only then: unfiltered state keeps its exact bytes
+        document["filt"] = state.filtered_at_ms
     encoded = orjson.dumps(document)
     if len(encoded) <= COMPRESS_ABOVE_BYTES:
         return encoded
@@ -304,4 +338,5 @@ def decode_state(blob: bytes) -> ConversationState:
     state.fingerprint = document["fp"]
     state.written_revision = document["written"]
     state.watermarks = {k: (v[0], v[1]) for k, v in document["wm"].items()}
+    state.filtered_at_ms = document.get("filt")
     return state

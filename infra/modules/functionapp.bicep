@@ -20,6 +20,8 @@ param deadletterContainer string
 param gracePeriodSeconds int
 param idleTimeoutSeconds int
 param stateRetentionDays int
+@description('INGEST_MEDIA_TYPES: media types whose conversations are kept (empty: all).')
+param ingestMediaTypes string
 param timerSchedule string
 @description('Key Vault reference for WEBHOOK_SECRET (empty: no signature required).')
 param webhookSecretReference string = ''
@@ -82,6 +84,7 @@ var appSettings = {
   GRACE_PERIOD_SECONDS: string(gracePeriodSeconds)
   IDLE_TIMEOUT_SECONDS: string(idleTimeoutSeconds)
   STATE_RETENTION_DAYS: string(stateRetentionDays)
+  INGEST_MEDIA_TYPES: ingestMediaTypes
   TIMER_SCHEDULE: timerSchedule
   // Personal data: how phone numbers are stored; how long raw payloads are kept.
   RECORD_PII: recordPii

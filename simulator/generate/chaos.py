@@ -11,7 +11,10 @@ with the input and grace periods run out as they would live. On top of that, per
   top-level `createdTimestamp` (same identity, SPEC 3), some of them after finalization;
 - render drift (see `drift`);
 - malformed payloads, each of which must become exactly one dead letter;
-- JSON arrays batching several payloads in one delivery.
+- JSON arrays batching several payloads in one delivery;
+- what a relay forwards beside the detail events: Genesys-shaped events of other topics (each a
+  dead letter `unsupported-topic`) and Notifications API heartbeats (answered, never kept).
+  These draw from a random stream of their own, so knobs left off change no other byte.
 
 The plan records which micro-events each delivery validly carries, so that the truth is derived
 from exactly what was delivered.
@@ -39,6 +42,20 @@ Json = dict[str, Any]
 
 # Micro-events that decide whether a conversation has ended (SPEC 5); never delayed as "late".
 ENDING_ACTIONS = frozenset({"conversation:state", "customer.end", "user.start", "user.end"})
+
+UNSUPPORTED_TOPIC = "unsupported-topic"
+"""The malformed kind (and the dead-letter reason) of an event of a non-detail topic."""
+FOREIGN_TOPICS = (
+    "v2.conversations.{id}.transcription",
+    "v2.conversations.{id}.attributes",
+    "v2.detail.events.conversatio.{id}.customer.start",
+)
+"""Topics a relay subscribed too widely forwards (the last: a typo of the detail prefix)."""
+HEARTBEAT: Json = {
+    "topicName": "channel.metadata",
+    "eventBody": {"message": "WebSocket Heartbeat"},
+}
+"""The Notifications API's keep-alive, every 30 s on a channel."""
 
 
 @dataclass(slots=True)
@@ -86,7 +103,7 @@ def plan(
     progress: Callable[[int], None] | None = None,
 ) -> Plan:
     """Schedule every payload of `conversations`, with the faults the knobs ask for."""
-    scheduler = _Scheduler(knobs, org_id)
+    scheduler = _Scheduler(knobs, org_id, seed)
     items: list[Item] = []
     for conversation in conversations:
         rng = Random(f"{seed}:delivery:{conversation.index}")
@@ -111,6 +128,7 @@ class _Scheduler:
 
     knobs: Knobs
     org_id: str
+    seed: int = 0
     counters: Counter[str] = field(default_factory=Counter)
     created: int = 0
 
@@ -133,7 +151,66 @@ class _Scheduler:
         for item in originals:
             if item.note.get("kind") != "bad-detail" and rng.random() < knobs.duplicate_rate:
                 extra += self.duplicates(rng, item)
-        return originals + extra
+        return originals + extra + self.relayed(conversation, originals)
+
+    def relayed(self, conversation: Conversation, originals: list[Item]) -> list[Item]:
+        """A foreign-topic event and a heartbeat near the conversation, per the route's knobs."""
+        knobs = self.knobs
+        if not (knobs.foreign_topic_rate or knobs.heartbeat_rate):
+            return []
+        rng = Random(f"{self.seed}:relay:{conversation.index}")
+        first = min(item.send_ms for item in originals)
+        items = []
+        if rng.random() < knobs.foreign_topic_rate:
+            items.append(self.foreign_topic(rng, conversation, first))
+        if rng.random() < knobs.heartbeat_rate:
+            items.append(
+                Item(
+                    send_ms=first + rng.randint(0, 30 * SECOND),
+                    seq=self.seq(),
+                    role="heartbeat",
+                    conversation_id=None,
+                    doc=dict(HEARTBEAT),
+                    batchable=False,  # a relay forwards each WebSocket message on its own
+                    note={"kind": "heartbeat"},
+                )
+            )
+        return items
+
+    def foreign_topic(self, rng: Random, conversation: Conversation, first_ms: int) -> Item:
+        """A Genesys-shaped event of a topic that is not a detail topic: one dead letter."""
+        self.counters["foreign_serial"] += 1
+        marker = f"sim-topic-{self.counters['foreign_serial']:05d}"
+        cid = conversation.conversation_id
+        template = rng.choice(FOREIGN_TOPICS)
+        at = first_ms + rng.randint(1 * SECOND, 60 * SECOND)
+        body: Json = {"conversationId": cid, "eventTime": at}
+        if "transcription" in template:
+            body["transcripts"] = [{"utteranceId": new_uuid(rng), "alternatives": []}]
+        inner: Json = {
+            "topicName": template.replace("{id}", cid),
+            "version": "2",
+            "eventBody": body,
+            "metadata": {"CorrelationId": new_uuid(rng)},
+        }
+        doc = inner
+        if rng.random() < 0.5:
+            doc = formats.wrap_eventbridge(
+                inner, template, event_id=new_uuid(rng), created_ms=at, org_id=self.org_id
+            )
+        doc["simMarker"] = marker
+        return Item(
+            send_ms=at + rng.randint(50, 1500),
+            seq=self.seq(),
+            role="malformed",
+            conversation_id=cid,
+            doc=doc,
+            note={
+                "kind": UNSUPPORTED_TOPIC,
+                "marker": marker,
+                "detail": f"an event of topic {template} (not a conversation detail topic)",
+            },
+        )
 
     def original(self, rng: Random, payload: Payload) -> Item:
         knobs = self.knobs

@@ -150,7 +150,8 @@ def make_conversation(index: int, t0: int, org: Org, knobs: Knobs, seed: int) ->
         both = all(knobs.format_mix.get(f, 0) > 0 for f in GENESYS_FORMATS)
         if both and rng.random() < 0.1:  # a relay that forwards both shapes
             formats = sorted(GENESYS_FORMATS)
-        payloads = segment.genesys_payloads(rng, cid, label, steps, formats)
+        media_less = frozenset({"attributes"}) if knobs.media_less_attributes else frozenset()
+        payloads = segment.genesys_payloads(rng, cid, label, steps, formats, media_less=media_less)
     facts = dataclasses.replace(script.facts, drift=tuple(applied))
     family_name: Family = "envelope" if fmt == ENVELOPE else "genesys"
     return Conversation(cid, index, family_name, media, tuple(payloads), facts)
@@ -206,7 +207,9 @@ def generate(
     records.sort(key=lambda r: str(r["conversation_id"]))
     _check_unique(records)
     manifest = _manifest(_Run(profile, seed, knobs, convs, records, the_plan, analysis))
-    return Dataset(records, the_plan.lines, manifest)
+    # The pipeline writes only what its media filter keeps; the rest is in the manifest.
+    written = [r for r in records if truth.kept(r["media_type"], knobs.media_types)]
+    return Dataset(written, the_plan.lines, manifest)
 
 
 def _check_unique(records: list[Json]) -> None:
@@ -292,6 +295,8 @@ def _manifest(run: _Run) -> Json:
     originals = [i for i in items if i.role == "original"]
     duplicates = [i for i in items if i.role == "duplicate"]
     malformed = [i for i in items if i.note.get("marker")]
+    heartbeats = [i for i in items if i.role == "heartbeat"]
+    set_aside = [r for r in records if not truth.kept(r["media_type"], knobs.media_types)]
     drifted = [i for i in originals if i.drift]
     generated = sum(len(c.events) for c in convs)
     applied = sum(r["event_count"] for r in records)
@@ -351,6 +356,13 @@ def _manifest(run: _Run) -> Json:
             },
             "malformed": {"total": len(malformed), "by_kind": dict(sorted(by_kind.items()))},
             "dead_letters_expected": len(malformed),
+            "heartbeats": len(heartbeats),
+            "filtered": {
+                "media_types": list(knobs.media_types),
+                "conversations": len(set_aside),
+                "micro_events": sum(r["event_count"] for r in set_aside),
+                "by_media": dict(sorted(Counter(r["media_type"] or "" for r in set_aside).items())),
+            },
         },
         "malformed": sorted(
             (
@@ -385,6 +397,18 @@ def _manifest(run: _Run) -> Json:
             {"conversation_id": c.conversation_id, "reason": c.facts.never_end_reason}
             for c in convs
             if c.facts.never_end_reason
+        ],
+        "heartbeats": [{"line": line} for line in sorted(i.line for i in heartbeats)],
+        "filtered": [
+            {
+                "conversation_id": r["conversation_id"],
+                "media_type": r["media_type"],
+                "status": r["status"],
+                "event_count": r["event_count"],
+                "duplicate_count": r["duplicate_count"],
+                "late_event_count": r["late_event_count"],
+            }
+            for r in set_aside
         ],
     }
 

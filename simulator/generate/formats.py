@@ -69,7 +69,8 @@ def notification(payload: Payload) -> Json:
     body = dict(event.fields)
     body["conversationId"] = payload.conversation_id
     body["eventTime"] = event.time_ms
-    body["mediaType"] = event.media
+    if event.media is not None:  # Genesys names none on some kinds (`attributes`)
+        body["mediaType"] = event.media
     return {
         "topicName": topic(payload.conversation_id, event.action),
         "version": "2",
@@ -78,18 +79,39 @@ def notification(payload: Payload) -> Json:
     }
 
 
+def subscribed_topic(kind: str) -> str:
+    """The topic as subscribed, `{id}` literal: what Genesys puts in `detail-type`."""
+    return f"{TOPIC_PREFIX}{{id}}.{kind}"
+
+
 def eventbridge(payload: Payload, org_id: str) -> Json:
-    """The notification as Amazon EventBridge delivers it from the Genesys partner source."""
+    """The notification as Amazon EventBridge delivers it from the Genesys partner source.
+
+    `detail-type` is the subscribed topic with `{id}` literal (captures of the integration's
+    events show `v2.detail.events.conversation.{id}.acd.start`); `detail.topicName` has the id.
+    """
     inner = notification(payload)
-    inner["timestamp"] = iso(payload.created_ms)
-    seconds = iso(payload.created_ms)[:19] + "Z"
+    return wrap_eventbridge(
+        inner,
+        subscribed_topic(payload.events[0].action),
+        event_id=payload.payload_id,
+        created_ms=payload.created_ms,
+        org_id=org_id,
+    )
+
+
+def wrap_eventbridge(
+    inner: Json, detail_type: str, *, event_id: str, created_ms: int, org_id: str
+) -> Json:
+    """A notification inside the EventBridge envelope of the Genesys partner event source."""
+    inner["timestamp"] = iso(created_ms)
     return {
         "version": "0",
-        "id": payload.payload_id,
-        "detail-type": inner["topicName"],
+        "id": event_id,
+        "detail-type": detail_type,
         "source": f"aws.partner/genesys.com/cloud/{org_id}/conversation-events",
         "account": EVENTBRIDGE_ACCOUNT,
-        "time": seconds,
+        "time": iso(created_ms)[:19] + "Z",
         "region": EVENTBRIDGE_REGION,
         "resources": [],
         "detail": inner,

@@ -38,6 +38,8 @@ MALFORMED_KINDS: Final = (
 )
 
 RATE_FIELDS: Final = (
+    "foreign_topic_rate",
+    "heartbeat_rate",
     "duplicate_rate",
     "reorder_rate",
     "shuffle_rate",
@@ -83,6 +85,15 @@ class Knobs:
     late_wrapup_rate: float = 0.0
     wrapup_timeout_rate: float = 0.03
     grace_seconds: float = DEFAULT_GRACE_SECONDS
+    # The route's knobs, all off by default (existing profiles generate the same bytes):
+    media_types: tuple[str, ...] = ()
+    """The pipeline's INGEST_MEDIA_TYPES the truth assumes (lower case; empty: every type)."""
+    media_less_attributes: bool = False
+    """Genesys `attributes` events without `mediaType`, as Genesys sends them."""
+    foreign_topic_rate: float = 0.0
+    """Conversations with one Genesys-shaped event of a non-detail topic (a dead letter)."""
+    heartbeat_rate: float = 0.0
+    """Conversations near which a relay forwards a Notifications API heartbeat."""
 
     @property
     def start_ms(self) -> int:
@@ -95,6 +106,7 @@ class Knobs:
         out["format_mix"] = dict(self.format_mix)
         out["drift_kinds"] = list(self.drift_kinds)
         out["malformed_kinds"] = list(self.malformed_kinds)
+        out["media_types"] = list(self.media_types)
         return out
 
 
@@ -129,6 +141,20 @@ PROFILES: Final[Mapping[str, Knobs]] = {
     ),
     "genesys": dataclasses.replace(
         _REALISTIC, format_mix={"eventbridge": 0.5, "notification": 0.5}, shuffle_rate=0.0
+    ),
+    # What reaches the webhook on the EventBridge route and beside it from a Notifications API
+    # relay, with a media filter: every format, media-less `attributes`, topics that are not
+    # detail topics, heartbeats, and only voice and chat kept.
+    "relay": dataclasses.replace(
+        _REALISTIC,
+        format_mix={"envelope": 0.2, "eventbridge": 0.5, "notification": 0.3},
+        media_mix={"voice": 40.0, "chat": 25.0, "email": 15.0, "video": 5.0, "task": 15.0},
+        duplicate_rate=0.05,
+        array_rate=0.1,
+        media_types=("chat", "voice"),
+        media_less_attributes=True,
+        foreign_topic_rate=0.1,
+        heartbeat_rate=0.1,
     ),
     "mixed": dataclasses.replace(
         _REALISTIC,
@@ -168,6 +194,18 @@ def _check_mix(mix: Mapping[str, float], allowed: tuple[str, ...], what: str) ->
         if unknown:
             msg = f"unknown format(s) {unknown} in {what}; choose from {list(allowed)}"
             raise UsageError(msg)
+
+
+def parse_media_types(text: str) -> tuple[str, ...]:
+    """`voice,chat` (any case) as the pipeline's INGEST_MEDIA_TYPES reads it; empty or `all`:
+    every type."""
+    if not text.strip() or text.strip().lower() == "all":
+        return ()
+    names = tuple(part.strip().lower() for part in text.split(","))
+    if not all(names):
+        msg = f"media types {text!r} hold an empty name; write e.g. voice,chat (or all)"
+        raise UsageError(msg)
+    return tuple(sorted(set(names)))
 
 
 def parse_kinds(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -219,6 +257,9 @@ def validate(knobs: Knobs) -> None:
         msg = f"grace-seconds must be positive, got {knobs.grace_seconds}"
         raise UsageError(msg)
     _check_mix(knobs.media_mix, MEDIA_TYPES, "media mix")
+    if any(not m or m != m.lower() for m in knobs.media_types):
+        msg = f"media types must be non-empty and lower case, got {list(knobs.media_types)}"
+        raise UsageError(msg)
     _check_mix(knobs.format_mix, FORMATS, "format mix")
     for kind in knobs.drift_kinds:
         if kind not in DRIFT_KINDS:

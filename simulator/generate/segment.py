@@ -70,15 +70,23 @@ def envelopes(
 
 
 def genesys_payloads(
-    rng: Random, conversation_id: str, media: str, steps: Sequence[Step], formats: Sequence[str]
+    rng: Random,
+    conversation_id: str,
+    media: str,
+    steps: Sequence[Step],
+    formats: Sequence[str],
+    *,
+    media_less: frozenset[str] = frozenset(),
 ) -> list[Payload]:
-    """One Genesys payload per step, in one of `formats` (several: the relay mixes them)."""
+    """One Genesys payload per step, in one of `formats` (several: the relay mixes them);
+    steps whose kind is in `media_less` name no media (Genesys's `attributes`)."""
     started = steps[0].time_ms
     payloads = []
     for step in steps:
         fmt = formats[0] if len(formats) == 1 else rng.choice(formats)
+        named = None if step.action in media_less else media
         event = MicroEvent(
-            conversation_id, fmt, step.action, step.time_ms, step.time_ms, None, media, step.fields
+            conversation_id, fmt, step.action, step.time_ms, step.time_ms, None, named, step.fields
         )
         payloads.append(
             Payload(

@@ -308,6 +308,15 @@ def derive(
     }
 
 
+def kept(media_type: str | None, media_types: Sequence[str]) -> bool:
+    """Whether the pipeline writes a conversation whose record states `media_type`, when its
+    INGEST_MEDIA_TYPES is `media_types` (docs/record-rules.md, "The media-type filter"): all
+    without a filter; with one, a listed type only (not an unknown one)."""
+    if not media_types:
+        return True
+    return media_type is not None and media_type.lower() in {m.lower() for m in media_types}
+
+
 def _lifecycle(event: MicroEvent) -> dict[str, Any]:
     second: int | str = (event.sequence or 0) if event.fmt == ENVELOPE else event.action
     return {

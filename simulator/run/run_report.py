@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,12 @@ COUNT_FIELDS = (
     "parked",
     "revisions_written",
     "finalized",
+    "heartbeats",
+    "filtered_conversations",
+    "filtered_events",
+)
+_INGEST_HEARTBEATS = re.compile(
+    r"\b(?:accepted|rejected|heartbeat) message_id=\S+ .*?\bheartbeats=(\d+)"
 )
 
 
@@ -61,6 +68,86 @@ def consumer_counts(log: Path) -> Json:
         "storage_operations": ops,
         "operations_per_micro_event": per,
     }
+
+
+def ingest_heartbeats(log: Path) -> int:
+    """Heartbeats ingest answered, summed from its per-request log lines (`heartbeats=n`)."""
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return 0
+    return sum(int(found) for found in _INGEST_HEARTBEATS.findall(text))
+
+
+@dataclass(slots=True)
+class RouteCheck:
+    """What the media filter and the relay's extras should have done, against what they did."""
+
+    document: Json
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def route_check(
+    manifest: Mapping[str, Any],
+    consumer: Mapping[str, Any],
+    heartbeats: int,
+    set_aside: Mapping[str, int | None],
+    *,
+    faults: bool,
+) -> RouteCheck:
+    """The truth's filtered conversations and heartbeats against the pipeline's.
+
+    Exact: every conversation the truth filters is set aside in the state with all its
+    micro-events (`set_aside`, read from the state table). The counts come from the log lines,
+    which a killed host may not have written: exact without faults, reported with them.
+    """
+    counts = manifest.get("counts", {})
+    filtered = counts.get("filtered", {})
+    consumed = consumer.get("counts", {})
+    expected = {
+        "filtered_conversations": filtered.get("conversations", 0),
+        "filtered_events": filtered.get("micro_events", 0),
+        "heartbeats": counts.get("heartbeats", 0),
+    }
+    counted = {
+        "filtered_conversations": consumed.get("filtered_conversations", 0),
+        "filtered_events": consumed.get("filtered_events", 0),
+        "heartbeats": heartbeats,
+    }
+    check = RouteCheck(
+        {
+            "media_types": filtered.get("media_types", []),
+            "expected": expected,
+            "counted": counted,
+            "heartbeats_reaching_the_transform": consumed.get("heartbeats", 0),
+            "set_aside_in_state": sum(1 for n in set_aside.values() if n is not None),
+        }
+    )
+    for entry in manifest.get("filtered", []):
+        cid, want = entry["conversation_id"], entry["event_count"]
+        held = set_aside.get(cid)
+        if held is None:
+            check.problems.append(
+                f"conversation {cid!r} (media {entry['media_type']}) is not set aside by the "
+                "media filter in the state table"
+            )
+        elif held != want:
+            check.problems.append(
+                f"conversation {cid!r} is set aside with {held} micro-events; the truth has {want}"
+            )
+    for name, want in expected.items():
+        if counted[name] == want:
+            continue
+        text = f"{name}: the pipeline counted {counted[name]}, the truth expects {want}"
+        (check.notes if faults else check.problems).append(
+            text + (" (a killed host loses the log lines of its last batch)" if faults else "")
+        )
+    if consumed.get("heartbeats", 0):
+        check.problems.append(
+            f"{consumed['heartbeats']} heartbeats reached the transform: ingest must absorb them"
+        )
+    return check
 
 
 def conversation_sends(
@@ -161,6 +248,7 @@ def headline(doc: Json) -> list[tuple[str, str]]:
             f"{send['no_answer']:,} without answer, {send['gave_up']:,} given up",
         ),
         ("faults", fault_text or "none"),
+        ("route", _route(doc)),
         (
             "storage ops",
             f"{_f(ops.get('operations_per_micro_event'), digits=3)} per micro-event "
@@ -178,6 +266,23 @@ def headline(doc: Json) -> list[tuple[str, str]]:
         ),
         ("timings", ", ".join(f"{k} {v:.1f} s" for k, v in doc["timings_s"].items())),
     ]
+
+
+def _route(doc: Json) -> str:
+    route = doc.get("route")
+    if not route:
+        return "-"
+    want, got = route["expected"], route["counted"]
+    media = ",".join(route["media_types"]) or "all"
+    return (
+        f"INGEST_MEDIA_TYPES={media}: {got['filtered_conversations']}/"
+        f"{want['filtered_conversations']} conversations set aside "
+        f"({got['filtered_events']}/{want['filtered_events']} micro-events, "
+        f"{route['set_aside_in_state']} in the state); "
+        f"{got['heartbeats']}/{want['heartbeats']} heartbeats answered; "
+        f"EventBridge: {doc['send'].get('eventbridge', {}).get('deliveries', 0):,} deliveries, "
+        f"{doc['send'].get('eventbridge', {}).get('expired', 0)} past the maximum event age"
+    )
 
 
 def table(doc: Json) -> Table:

@@ -7,6 +7,7 @@ the run's pipeline does.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from simulator.run.run_report import (
     conversation_sends,
     end_to_end,
     html_page,
+    ingest_heartbeats,
+    route_check,
 )
 from simulator.run.runstack import RunStack, Tuning
 from simulator.send.delivery import read_deliveries
@@ -61,6 +64,11 @@ class RunConfig:
     faults: FaultPlan | None = None
     tuning: Tuning = field(default_factory=Tuning)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    eventbridge_policy: RetryPolicy = field(default_factory=RetryPolicy.eventbridge)
+    eventbridge_route: bool = True
+    """EventBridge events go as an API destination sends them (and the host is unsigned)."""
+    media_types: tuple[str, ...] | None = None
+    """INGEST_MEDIA_TYPES of the run's host and the truth's (None: the profile's)."""
     reuse_dir: Path | None = None
     """The devstack state folder of a stack to reuse when healthy; None: always private."""
     drain_timeout_s: float = 300.0
@@ -90,7 +98,14 @@ def run(config: RunConfig, err: Console) -> RunResult:
     """Do the whole run; the stack is stopped at the end whatever happens (unless kept)."""
     clock = _Clock()
     say = _say(err, config.quiet)
-    knobs = profiles.resolve(config.profile, {"grace_seconds": config.tuning.grace_s})
+    overrides: dict[str, Any] = {"grace_seconds": config.tuning.grace_s}
+    if config.media_types is not None:
+        overrides["media_types"] = config.media_types
+    knobs = profiles.resolve(config.profile, overrides)
+    # The host runs with the filter the truth assumes; EventBridge cannot sign its requests.
+    tuning = dataclasses.replace(config.tuning, media_types=",".join(knobs.media_types))
+    signed = not (config.eventbridge_route and knobs.format_mix.get("eventbridge", 0) > 0)
+    config = dataclasses.replace(config, tuning=tuning)
     dataset = generate_dataset(
         conversations=config.conversations, seed=config.seed, profile=config.profile, knobs=knobs
     )
@@ -103,7 +118,7 @@ def run(config: RunConfig, err: Console) -> RunResult:
     del dataset  # large runs: keep only the files
     clock.lap("generate")
 
-    stack = RunStack(config.out, config.tuning, reuse_dir=config.reuse_dir)
+    stack = RunStack(config.out, config.tuning, reuse_dir=config.reuse_dir, signed=signed)
     say(f"starting: {stack.describe()}")
     stack.start()
     try:
@@ -121,8 +136,10 @@ def _run_on(stack: RunStack, config: RunConfig, clock: _Clock, err: Console) -> 
     deliveries = list(read_deliveries(config.out / DELIVERIES_FILE))
     spec = TargetSpec(
         url=stack.ingest_url,
-        secret=stack.secret.encode(),
+        secret=stack.secret.encode() if stack.secret is not None else None,
         policy=config.policy,
+        eventbridge_policy=config.eventbridge_policy,
+        eventbridge_route=config.eventbridge_route,
         concurrency=config.concurrency,
     )
     injector = FaultInjector(config.faults, stack) if config.faults is not None else None
@@ -156,11 +173,25 @@ def _run_on(stack: RunStack, config: RunConfig, clock: _Clock, err: Console) -> 
         )
     finally:
         source.close()
+    expected = load_expected(config.out)
+    check = route_check(
+        expected.manifest,
+        consumer_counts(stack.host_log),
+        ingest_heartbeats(stack.host_log),
+        _set_aside(stack, expected.manifest.get("filtered", [])),
+        faults=bool(faults),
+    )
+    report = dataclasses.replace(
+        report,
+        problems=report.problems + tuple(check.problems),
+        notes=report.notes + tuple(check.notes),
+    )
     clock.lap("verify")
 
     by_line = conversations_by_line(config.out / DELIVERIES_FILE)
     spans = conversation_sends(result.outcomes, by_line)
     document = _document(config, stack, result, faults, idle, report, clock, started_at)
+    document["route"] = check.document
     document["end_to_end"] = end_to_end(spans, source.finalized, source.modified)
     micro_events = document["dataset"]["micro_events"]
     seconds = max((drained_at or time.time()) - started_at, 1e-9)
@@ -174,6 +205,25 @@ def _run_on(stack: RunStack, config: RunConfig, clock: _Clock, err: Console) -> 
     html = html_page(document, result.outcomes, source.modified.values())
     (config.out / REPORT_HTML).write_text(html, encoding="utf-8")
     return RunResult(report, document, config.out)
+
+
+def _set_aside(stack: RunStack, filtered: list[Json]) -> dict[str, int | None]:
+    """Per conversation the truth expects set aside: its stored micro-events if the state says
+    it is set aside by the media filter, else None (read from the state table)."""
+    if not filtered:
+        return {}
+    probe = stack.probe()
+    found: dict[str, int | None] = {}
+    try:
+        for entry in filtered:
+            cid = entry["conversation_id"]
+            stored = probe.states.stored(cid)
+            state = None if stored is None else stored.state
+            aside = state is not None and state.filtered_at_ms is not None
+            found[cid] = len(state.events) if state is not None and aside else None
+    finally:
+        probe.close()
+    return found
 
 
 def _wait_idle(stack: RunStack, config: RunConfig, err: Console) -> tuple[float | None, IdleState]:

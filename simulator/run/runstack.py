@@ -45,11 +45,14 @@ class Tuning:
     idle_s: float = 20.0
     timer_s: int = 2
     breaker_open_s: float = 2.0
+    media_types: str = ""
+    """INGEST_MEDIA_TYPES (empty: every media type)."""
 
     def environment(self) -> dict[str, str]:
         return {
             "GRACE_PERIOD_SECONDS": f"{self.grace_s:g}",
             "IDLE_TIMEOUT_SECONDS": f"{self.idle_s:g}",
+            "INGEST_MEDIA_TYPES": self.media_types,
             "TIMER_SCHEDULE": f"*/{self.timer_s} * * * * *",
             # A short open period: the sender's retries (1, 2, 4, 8, 16 s) must find it closed.
             "BREAKER_OPEN_SECONDS": f"{self.breaker_open_s:g}",
@@ -100,10 +103,13 @@ def _services_healthy(stack: Stack) -> bool:
 class RunStack:
     """Start, probe, fault and stop the stack of one run."""
 
-    def __init__(self, folder: Path, tuning: Tuning, *, reuse_dir: Path | None) -> None:
+    def __init__(
+        self, folder: Path, tuning: Tuning, *, reuse_dir: Path | None, signed: bool = True
+    ) -> None:
+        """`signed` False runs the host without WEBHOOK_SECRET (the EventBridge route's way)."""
         self.folder = folder
         self.tuning = tuning
-        self.secret = secrets.token_hex(16)
+        self.secret = secrets.token_hex(16) if signed else None
         self.state_dir = folder / "stack"
         running = Stack.load(ROOT, reuse_dir) if reuse_dir is not None else None
         self.names = Names.isolated()
@@ -119,7 +125,9 @@ class RunStack:
                 )
         if not self.reused:
             self.names = Names()
-        env = {**tuning.environment(), **self.names.environment(), "WEBHOOK_SECRET": self.secret}
+        env = {**tuning.environment(), **self.names.environment()}
+        if self.secret is not None:
+            env["WEBHOOK_SECRET"] = self.secret
         if running is not None and self.reused:
             self.services = running
             ports = replace(running.ports, http=free_port())

@@ -2,7 +2,7 @@
 
 `generate` writes `deliveries.jsonl`, one delivery per line in delivery order. A `Target` takes
 one delivery and reports what happened: `simulator.send.http_target` (ingest, with the adapters'
-Genesys-style `RetryPolicy`),
+`RetryPolicy`: Genesys-style, or an EventBridge API destination's for EventBridge events),
 `simulator.send.hub_target` (straight to Event Hubs), and `MemoryTarget`, which keeps what it was
 given, for tests and dry runs.
 """
@@ -10,10 +10,12 @@ given, for tests and dry runs.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from random import Random
+from typing import Final, Protocol
 
 from adapters.webhook import RetryPolicy
 from simulator.errors import InputError
@@ -36,6 +38,14 @@ class Attempt:
     """Wall-clock epoch seconds (comparable with the pipeline's processing timestamps)."""
     latency_ms: float
     error: str | None = None
+    retry_after_s: float | None = None
+    """The answer's `Retry-After`, seconds (what an EventBridge sender waits at least)."""
+
+
+WEBHOOK: Final = "webhook"
+"""A relay or Genesys' own webhook: Genesys-style retries."""
+EVENTBRIDGE: Final = "eventbridge"
+"""An EventBridge API destination: its headers, its retries and its maximum event age."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +63,10 @@ class Outcome:
     """Still failing (5xx or no answer) after the last retry: the delivery may be lost."""
     scheduled_at: float | None = None
     """When the open-loop schedule wanted it sent (epoch seconds)."""
+    route: str = WEBHOOK
+    """How it was sent: `webhook` or `eventbridge` (an API destination's behaviour)."""
+    expired: bool = False
+    """Given up because the next retry would pass the maximum event age (EventBridge)."""
 
 
 class Target(Protocol):
@@ -82,13 +96,30 @@ async def deliver_with_retries(
     attempt: Callable[[], Awaitable[Attempt]],
     policy: RetryPolicy,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    *,
+    rng: Random | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+    route: str = WEBHOOK,
 ) -> Outcome:
-    """Try, and retry per `policy` while the answer is retryable; every try is kept."""
+    """Try, and retry per `policy` while the answer is retryable; every try is kept.
+
+    `rng` jitters the waits of a jittering policy; with a maximum event age, a retry that would
+    start later than that after the first try is not made (the delivery expires).
+    """
+    began = monotonic()
     tries = [await attempt()]
-    for delay in policy.delays():
-        if not policy.retryable(tries[-1].status):
+    expired = False
+    for delay in policy.delays(rng):
+        last = tries[-1]
+        if not policy.retryable(last.status):
             break
-        await sleep(delay)
+        wait = policy.wait(delay, last.retry_after_s)
+        if wait is None:  # a negative Retry-After: the receiver asks not to retry
+            break
+        if policy.max_age_s is not None and monotonic() - began + wait > policy.max_age_s:
+            expired = True
+            break
+        await sleep(wait)
         tries.append(await attempt())
     last = tries[-1]
     accepted = last.status is not None and 200 <= last.status < 300
@@ -101,6 +132,8 @@ async def deliver_with_retries(
         error=last.error,
         tries=tuple(tries),
         gave_up=policy.retryable(last.status),
+        route=route,
+        expired=expired,
     )
 
 

@@ -81,7 +81,13 @@ def send_table(result: SendResult, summary: SendSummary, title: str) -> Table:
         ("deliveries", str(summary.deliveries), f"in {result.seconds:.1f} s"),
         ("accepted", str(summary.accepted), "final answer 2xx"),
         ("rejected", str(summary.rejected), "final answer 4xx (malformed bodies: 400)"),
-        ("gave up", gave_up, "still 5xx or no answer after the last retry"),
+        ("gave up", gave_up, "still 5xx, 429 or no answer after the last retry or past the age"),
+        (
+            "EventBridge route",
+            str(summary.eventbridge),
+            f"{summary.throttled} × 429, {summary.expired} past the maximum event age "
+            "(EventBridge's dead-letter queue)",
+        ),
         ("requests", str(summary.requests), f"{summary.retries} retries"),
         (
             "503 / other 5xx / no answer",

@@ -11,7 +11,7 @@ from adapters.settings import PublishSettings, app_environment
 from adapters.webhook import RetryPolicy
 from simulator.errors import UsageError
 from simulator.send.delivery import Delivery, Outcome, Target
-from simulator.send.http_target import DEFAULT_TIMEOUT_S, HttpTarget
+from simulator.send.http_target import DEFAULT_FUNCTION_KEY, DEFAULT_TIMEOUT_S, HttpTarget
 from simulator.send.hub_target import EventHubTarget
 from simulator.send.pacing import SendResult, send_all
 
@@ -24,6 +24,10 @@ class TargetSpec:
     eventhub: bool = False
     secret: bytes | None = None
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    eventbridge_policy: RetryPolicy = field(default_factory=RetryPolicy.eventbridge)
+    eventbridge_route: bool = True
+    """EventBridge events go as an API destination sends them (False: as a relay would)."""
+    function_key: str = DEFAULT_FUNCTION_KEY
     concurrency: int = 16
     timeout_s: float = DEFAULT_TIMEOUT_S
     settings: Path | None = None
@@ -43,6 +47,9 @@ class TargetSpec:
                 self.url,
                 secret=self.secret,
                 policy=self.policy,
+                eventbridge_policy=self.eventbridge_policy,
+                eventbridge_route=self.eventbridge_route,
+                function_key=self.function_key,
                 timeout_s=self.timeout_s,
                 concurrency=self.concurrency,
             )

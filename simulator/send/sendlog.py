@@ -16,7 +16,7 @@ import orjson
 
 from schemas.wire import conversation_id_of
 from simulator.errors import InputError, OutputError
-from simulator.send.delivery import Attempt, Outcome, read_deliveries
+from simulator.send.delivery import WEBHOOK, Attempt, Outcome, read_deliveries
 from simulator.verify.verdict import Allowances
 
 SEND_LOG_FILE = "send.jsonl"
@@ -31,12 +31,15 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         "gave_up": outcome.gave_up,
         "scheduled_at": outcome.scheduled_at,
         "error": outcome.error,
+        "route": outcome.route,
+        "expired": outcome.expired,
         "tries": [
             {
                 "status": t.status,
                 "started_at": round(t.started_at, 6),
                 "latency_ms": round(t.latency_ms, 3),
                 "error": t.error,
+                "retry_after_s": t.retry_after_s,
             }
             for t in outcome.tries
         ],
@@ -67,7 +70,13 @@ def read_log(path: Path) -> list[Outcome]:
         try:
             item = orjson.loads(line)
             tries = tuple(
-                Attempt(t["status"], t["started_at"], t["latency_ms"], t.get("error"))
+                Attempt(
+                    t["status"],
+                    t["started_at"],
+                    t["latency_ms"],
+                    t.get("error"),
+                    t.get("retry_after_s"),
+                )
                 for t in item["tries"]
             )
             outcomes.append(
@@ -81,6 +90,8 @@ def read_log(path: Path) -> list[Outcome]:
                     tries,
                     item["gave_up"],
                     item.get("scheduled_at"),
+                    item.get("route", WEBHOOK),
+                    bool(item.get("expired", False)),
                 )
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, IndexError) as e:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.send.delivery import Outcome
+from simulator.send.delivery import EVENTBRIDGE, Outcome
 
 PERCENTILES = (50, 90, 95, 99)
 
@@ -56,6 +56,12 @@ class SendSummary:
     """Per try that got an answer."""
     lag_ms: dict[str, float | None]
     """First try's start behind its schedule (open-loop accuracy)."""
+    eventbridge: int = 0
+    """Deliveries sent as an EventBridge API destination sends them."""
+    throttled: int = 0
+    """429 answers, any try."""
+    expired: int = 0
+    """EventBridge deliveries given up at the maximum event age (its dead-letter queue)."""
 
     @classmethod
     def of(cls, outcomes: Sequence[Outcome]) -> SendSummary:
@@ -80,6 +86,9 @@ class SendSummary:
             no_answer=sum(t.status is None for t in tries),
             latency_ms=distribution(t.latency_ms for t in tries if t.status is not None),
             lag_ms=distribution(lags),
+            eventbridge=sum(o.route == EVENTBRIDGE for o in outcomes),
+            throttled=sum(t.status == 429 for t in tries),
+            expired=sum(o.expired for o in outcomes),
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -95,6 +104,11 @@ class SendSummary:
             "no_answer": self.no_answer,
             "latency_ms": self.latency_ms,
             "schedule_lag_ms": self.lag_ms,
+            "eventbridge": {
+                "deliveries": self.eventbridge,
+                "status_429": self.throttled,
+                "expired": self.expired,
+            },
         }
 
 

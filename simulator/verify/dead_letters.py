@@ -23,6 +23,9 @@ from simulator.verify.sources import Found
 REQUEST_ID_HEADER: Final = "x-request-id"
 REQUEST_ID: Final = re.compile(r"^simulator-line-(\d+)$")
 """`send` names each request after its delivery line; ingest keeps the header in dead letters."""
+REASONS: Final = {"unsupported-topic": "unsupported-topic"}
+"""Injected kinds whose dead letter must carry exactly this reason (docs/record-rules.md); the
+older kinds are matched on content only (a truncated body is `invalid-json`, …)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,9 @@ class _LetterIndex:
         self.letters = letters
         self.raws = [_raw_text(f.value) for f in letters]
         self.stages = [f.value.get("stage") if isinstance(f.value, dict) else None for f in letters]
+        self.reasons = [
+            f.value.get("reason") if isinstance(f.value, dict) else None for f in letters
+        ]
         self.by_line: dict[int, list[int]] = {}
         self.by_text: dict[str, list[int]] = {}
         self.by_value: dict[bytes, list[int]] = {}
@@ -118,11 +124,14 @@ class _LetterIndex:
             yield from (i for i, raw in enumerate(self.raws) if want.marker in raw)
 
     def hit(self, want: ExpectedDeadLetter, free: set[int], *, same_line: bool) -> int | None:
+        reason = REASONS.get(want.kind)
         return next(
             (
                 i
                 for i in self.candidates(want, same_line=same_line)
-                if i in free and _content_matches(want, self.raws[i])
+                if i in free
+                and (reason is None or self.reasons[i] == reason)
+                and _content_matches(want, self.raws[i])
             ),
             None,
         )

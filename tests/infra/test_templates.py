@@ -91,6 +91,19 @@ def test_the_app_and_the_ops_tools_parse_the_deployed_settings_identity_based() 
     }
 
 
+def test_the_media_filter_is_a_parameter_that_keeps_every_media_type_by_default() -> None:
+    assert SETTINGS["INGEST_MEDIA_TYPES"] == "ingestMediaTypes"
+    assert MAIN_PARAMS["ingestMediaTypes"] == "''"
+    assert TransformSettings.from_env(deployed_env()).media.keeps_all
+    chosen = deploy("main.bicep", {**REQUIRED_ARGUMENTS, "ingestMediaTypes": "VOICE,chat"})
+    functions = chosen.module("functionApp")
+    assert functions is not None
+    value = functions.resource("app__settings").properties["INGEST_MEDIA_TYPES"]
+    assert value == "VOICE,chat"
+    env = deployed_env() | {"INGEST_MEDIA_TYPES": value}
+    assert TransformSettings.from_env(env).media.describe() == "chat,voice"
+
+
 def test_no_setting_is_a_secret_or_a_keyed_connection_string() -> None:
     secretish = re.compile(
         r"AccountKey|SharedAccessKey|SharedAccessSignature|listKeys|listConnectionStrings|"

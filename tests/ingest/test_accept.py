@@ -441,3 +441,30 @@ def test_the_plan_forwards_exactly_what_the_transform_would_apply(raw: bytes) ->
         assert result.accepted_payloads + result.rejected_payloads == result.payloads
     if result.nothing_accepted:
         assert result.dead_letters  # a 400 always has a dead letter to point at
+
+
+# ------------------------------------------------------------------ topics and heartbeats
+
+
+def test_only_detail_topics_are_accepted_in_either_genesys_format() -> None:
+    good = notification("A", "customer.start", 0)
+    other = notification("A", "customer.start", 0)
+    other["topicName"] = "v2.conversations.A.transcription"
+    result = planned([good, other, eventbridge(other)])
+    assert [e.partition_key for e in result.events] == ["A"]
+    assert [(d.reason, d.source.headers is not None) for d in result.dead_letters] == [
+        ("unsupported-topic", True),
+        ("unsupported-topic", True),
+    ]
+    assert "v2.conversations.A.transcription" in result.dead_letters[0].error
+
+
+def test_heartbeats_are_counted_and_never_sent_or_dead_lettered() -> None:
+    heartbeat = {"topicName": "channel.metadata", "eventBody": {"message": "WebSocket Heartbeat"}}
+    alone = planned(heartbeat)
+    assert (alone.heartbeats, alone.only_heartbeats, alone.nothing_accepted) == (1, True, False)
+    assert not alone.events and not alone.dead_letters
+    mixed = planned([heartbeat, voice("A"), heartbeat])
+    assert mixed.heartbeats == 2 and mixed.accepted_payloads == 1
+    assert [orjson.loads(e.body) for e in mixed.events] == [voice("A")]
+    assert not mixed.only_heartbeats

@@ -80,6 +80,7 @@ async def test_accepted_only_after_the_send_with_counts() -> None:
         "status": "accepted",
         "message_id": "m-1",
         "events": 3,
+        "heartbeats": 0,
         "rejected": 0,
         "deadletter_ids": [],
         "conversations": 2,
@@ -362,7 +363,7 @@ def test_never_500_and_every_answer_is_json(
     assert answer.status in {200, 400, 401, 413, 415}
     assert isinstance(orjson.loads(orjson.dumps(answer.body))["status"], str)
     if answer.status == 200:
-        assert rig.publisher.sent
+        assert rig.publisher.sent or answer.body["heartbeats"] > 0
     if answer.status == 400:
         assert answer.body["deadletter_id"] in rig.sink.letters
     if answer.status in {401, 413, 415}:
@@ -388,3 +389,59 @@ async def test_logs_carry_context_but_never_bodies_or_secrets(
     assert "reason=unrecognized-payload" in text
     assert marker not in text
     assert SECRET.decode() not in text
+
+
+# ------------------------------------------------------------------ topics and heartbeats
+
+HEARTBEAT = {"topicName": "channel.metadata", "eventBody": {"message": "WebSocket Heartbeat"}}
+
+
+@pytest.mark.asyncio
+async def test_a_heartbeat_is_answered_200_counted_and_neither_sent_nor_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rig = Rig()
+    with caplog.at_level("INFO"):
+        answer = await rig.send(HEARTBEAT)
+    assert answer.status == 200
+    assert answer.body["status"] == "accepted"
+    assert (answer.body["heartbeats"], answer.body["events"], answer.body["rejected"]) == (1, 0, 0)
+    assert not rig.publisher.sent and not rig.sink.blobs
+    assert rig.metrics.counter(m.HEARTBEATS) == 1
+    assert rig.metrics.counter(m.REQUESTS, outcome="heartbeat", status="200") == 1
+    assert "heartbeat message_id=m-1 heartbeats=1" in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_heartbeats_beside_events_and_rejections_are_counted_not_sent() -> None:
+    rig = Rig()
+    answer = await rig.send([HEARTBEAT, voice("A"), HEARTBEAT])
+    assert answer.status == 200 and answer.body["heartbeats"] == 2
+    assert [orjson.loads(e.body) for e in rig.publisher.sent] == [voice("A")]
+    rejected = await rig.send([HEARTBEAT, {"what": "ever"}])
+    assert rejected.status == 400 and len(rig.sink.letters) == 1
+    assert rig.metrics.counter(m.HEARTBEATS) == 3
+
+
+@pytest.mark.asyncio
+async def test_a_heartbeat_is_answered_even_while_the_circuit_is_open() -> None:
+    rig = Rig()
+    rig.publisher.fail_with = ConnectionError("down")
+    for _ in range(3):
+        await rig.send(voice("A"))
+    assert rig.service.breaker.state is BreakerState.OPEN
+    assert (await rig.send(HEARTBEAT)).status == 200
+
+
+@pytest.mark.asyncio
+async def test_an_unsupported_topic_is_a_400_and_a_dead_letter_with_its_reason() -> None:
+    rig = Rig()
+    transcription = notification("c1", "customer.start", 0)
+    transcription["topicName"] = "v2.conversations.c1.transcription"
+    answer = await rig.send(transcription)
+    assert answer.status == 400
+    assert answer.body["reason"] == "unsupported-topic"
+    letter = rig.sink.letters[answer.body["deadletter_id"]]
+    assert letter.reason == "unsupported-topic" and orjson.loads(letter.raw) == transcription
+    assert rig.metrics.counter(m.PAYLOADS_REJECTED, reason="unsupported-topic") == 1
+    assert not rig.publisher.sent

@@ -208,6 +208,30 @@ def test_state_inspect_shows_a_conversation_the_service_processed(
     assert facts["next_deadline"] is not None  # the purge, after retention
 
 
+def test_state_inspect_shows_a_conversation_the_media_filter_set_aside(
+    scenario: ScenarioFactory,
+) -> None:
+    s = scenario("ops-filter", GRACE_PERIOD_SECONDS="0", INGEST_MEDIA_TYPES="chat")
+    settings = TransformSettings.from_env(s.values)
+    assert settings.media.describe() == "chat"
+    runtime = transform_runtime(settings, Tuning(cache_size=0))
+    runtime.store.ensure_table()
+    runtime.records.ensure_container()
+    voice = [line for line in _sample_lines() if b'"conv-voice-1"' in line]
+    counts = runtime.service.process([Delivery(line) for line in voice])
+    counts.add(runtime.service.tick())
+    assert counts.filtered_conversations == 1 and counts.filtered_events == counts.applied
+    assert counts.revisions_written == 0
+
+    facts = s.cli_json("state", "inspect", "conv-voice-1")
+    assert facts["phase"] == "set aside by the media filter (media type voice; never written)"
+    assert (facts["media_type"], facts["media_filter"]) == ("voice", "chat")
+    assert facts["set_aside_at"] is not None and facts["record_revision"] is None
+    assert facts["events"] == counts.applied and facts["revision"] == 0
+    table = s.cli("state", "inspect", "conv-voice-1")
+    assert table.exit_code == 0 and "set aside by the media filter" in table.output
+
+
 def test_telemetry_probe_measures_lag_and_open_conversations(scenario: ScenarioFactory) -> None:
     s = scenario("ops-lag")
     settings = TransformSettings.from_env(s.values)

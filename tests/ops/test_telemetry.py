@@ -65,6 +65,8 @@ def test_ingest_counters_and_latency_quantiles_per_interval(wired: Any) -> None:
     registry.inc(m.REQUESTS, outcome="unavailable", status="503")
     registry.inc(m.REQUESTS, outcome="rejected", status="400")
     registry.inc(m.EVENTS_SENT, 7)
+    registry.inc(m.REQUESTS, outcome="heartbeat", status="200")
+    registry.inc(m.HEARTBEATS, 2)
     for value in (3.0, 4.0, 40.0):
         registry.observe(m.SEND_LATENCY_MS, value)
 
@@ -73,6 +75,8 @@ def test_ingest_counters_and_latency_quantiles_per_interval(wired: Any) -> None:
     assert first.value(m.REQUESTS, outcome="unavailable", status="503") == 1
     assert first.value(m.REQUESTS, outcome="rejected", status="400") == 1
     assert first.value(m.EVENTS_SENT) == 7
+    assert first.value(m.HEARTBEATS) == 2
+    assert first.value(m.REQUESTS, outcome="heartbeat", status="200") == 1
     assert first.value(m.SEND_LATENCY_MS, stat="p50") == 5  # the bucket bound holding 4 ms
     assert first.value(m.SEND_LATENCY_MS, stat="p99") == 50
     assert first.value(m.SEND_LATENCY_MS, stat="mean") == pytest.approx(47 / 3)
@@ -89,7 +93,14 @@ def test_ingest_counters_and_latency_quantiles_per_interval(wired: Any) -> None:
 
 def test_transform_counts_storage_requests_and_latency(wired: Any) -> None:
     installed, reader, parts = wired
-    parts["totals"]["counts"] = Counts(micro_events=120, applied=100, duplicates=15, dead_letters=2)
+    parts["totals"]["counts"] = Counts(
+        micro_events=120,
+        applied=100,
+        duplicates=15,
+        dead_letters=2,
+        filtered_conversations=3,
+        filtered_events=21,
+    )
     parts["totals"]["extra"] = {"batches": 4, "timer_runs": 1, "parked": 0}
     storage: OperationCounter = parts["storage"]
     storage.count("table_writes", 6)
@@ -102,6 +113,9 @@ def test_transform_counts_storage_requests_and_latency(wired: Any) -> None:
     assert collected.value("transform_duplicates") == 15
     assert collected.value("transform_dead_letters") == 2
     assert collected.value("transform_batches") == 4
+    assert collected.value("transform_filtered_conversations") == 3
+    assert collected.value("transform_filtered_events") == 21
+    assert collected.value("transform_heartbeats") == 0
     assert collected.value("storage_operations", kind="table_writes") == 6
     assert collected.value("storage_operations", kind="blob_writes") == 3
     assert {a["kind"] for a, _ in collected.points["storage_operations"]} == set(

@@ -215,3 +215,29 @@ def test_lag_flags_checkpoints_before_the_retained_events() -> None:
         ("0", LagState.EXPIRED, 5),
         ("1", LagState.EMPTY, 0),
     ]
+
+
+def test_the_phase_says_when_the_media_filter_has_set_a_conversation_aside() -> None:
+    import orjson
+
+    from ops.state import phase
+    from transform.media import ALL_MEDIA, MediaFilter
+    from transform.normalize import parse_delivery
+    from transform.state import ConversationState, Timing
+
+    note = {
+        "topicName": "v2.detail.events.conversation.c.customer.start",
+        "eventBody": {"conversationId": "c", "eventTime": 1_790_000_000_000, "mediaType": "EMAIL"},
+    }
+    state = ConversationState("c")
+    for event in parse_delivery(orjson.dumps(note)).events:
+        state.add(event, 1_790_000_000_000)
+    voice = MediaFilter.parse("voice")
+    assert phase(state, Timing(), ALL_MEDIA) == "open"
+    assert phase(state, Timing(), voice) == (
+        "open; its media type is not in INGEST_MEDIA_TYPES: it will be set aside"
+    )
+    state.filtered_at_ms = 1_790_000_100_000
+    assert phase(state, Timing(), voice) == (
+        "set aside by the media filter (media type email; never written)"
+    )

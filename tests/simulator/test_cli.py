@@ -207,3 +207,45 @@ def test_python_m_simulator_is_deterministic_across_processes(tmp_path: Path) ->
         )
         outputs.append(files(out))
     assert outputs[0] == outputs[1]
+
+
+def test_the_relay_data_set_verifies_against_the_real_replay_only_with_its_filter(
+    tmp_path: Path,
+) -> None:
+    """The transform's own replay, strict topics and filter included, against the truth."""
+    from transform.__main__ import app as transform_app
+
+    data = tmp_path / "relay"
+    made = runner.invoke(app, ["generate", "-n", "40", "--profile", "relay", "--out", str(data)])
+    assert made.exit_code == 0, made.output
+    manifest = orjson.loads((data / "manifest.json").read_bytes())
+    counts = manifest["counts"]
+    deliveries = str(data / "deliveries.jsonl")
+
+    filtered = tmp_path / "filtered"
+    replayed = runner.invoke(
+        transform_app, ["replay", deliveries, "--out", str(filtered), "--media-types", "voice,CHAT"]
+    )
+    assert replayed.exit_code == 0, replayed.output
+    figures = orjson.loads(replayed.output)
+    assert figures["filtered_conversations"] == counts["filtered"]["conversations"] > 0
+    assert figures["filtered_events"] == counts["filtered"]["micro_events"]
+    assert figures["heartbeats"] == counts["heartbeats"] > 0
+    assert figures["dead_letters"] == counts["dead_letters_expected"]
+    ok = runner.invoke(app, ["verify", str(data), "--offline", str(filtered), "-q"])
+    assert ok.exit_code == 0, ok.output
+
+    unfiltered = tmp_path / "unfiltered"
+    runner.invoke(transform_app, ["replay", deliveries, "--out", str(unfiltered)])
+    extra = runner.invoke(app, ["verify", str(data), "--offline", str(unfiltered), "-q"])
+    assert extra.exit_code == 1  # the set-aside conversations are records there: unexpected
+
+    # A letter of an unsupported topic must carry that reason, not just the right bytes.
+    letters = (
+        (filtered / "deadletter.jsonl")
+        .read_bytes()
+        .replace(b'"reason":"unsupported-topic"', b'"reason":"missing-conversation-id"', 1)
+    )
+    (filtered / "deadletter.jsonl").write_bytes(letters)
+    wrong = runner.invoke(app, ["verify", str(data), "--offline", str(filtered), "-q"])
+    assert wrong.exit_code == 1

@@ -93,7 +93,15 @@ def test_the_manifest_counts_agree_with_the_files(profile: str, written: dict[st
 
     valid = payload_events = 0
     seen_malformed = set()
+    heartbeat_lines = {h["line"] for h in manifest["heartbeats"]}
+    assert len(heartbeat_lines) == counts["heartbeats"]
     for element in wire.elements(folder, manifest):
+        if element.line in heartbeat_lines:
+            assert element.value == {
+                "topicName": "channel.metadata",
+                "eventBody": {"message": "WebSocket Heartbeat"},
+            }
+            continue
         bad = element.malformed
         if bad is not None:
             seen_malformed.add((bad["line"], bad["element"]))
@@ -106,16 +114,25 @@ def test_the_manifest_counts_agree_with_the_files(profile: str, written: dict[st
     assert payload_events == counts["micro_events"] + counts["duplicates"]["micro_events"]
 
     records = [orjson.loads(x) for x in truth_lines]
-    assert len(records) == counts["conversations"] == manifest["conversations"]
+    # The truth holds what the pipeline writes; what its media filter sets aside is listed apart.
+    filtered, set_aside = counts["filtered"], manifest["filtered"]
+    assert filtered["media_types"] == list(PROFILES[profile].media_types)
+    assert len(records) + filtered["conversations"] == counts["conversations"]
+    assert counts["conversations"] == manifest["conversations"]
+    assert len(set_aside) == filtered["conversations"]
+    assert all(truth.kept(r["media_type"], filtered["media_types"]) for r in records)
+    assert not any(truth.kept(f["media_type"], filtered["media_types"]) for f in set_aside)
+    assert sum(f["event_count"] for f in set_aside) == filtered["micro_events"]
+    everything = records + set_aside
     assert [r["conversation_id"] for r in records] == sorted(r["conversation_id"] for r in records)
     assert all(set(r) == set(truth.RECORD_FIELDS) for r in records)
-    assert sum(r["event_count"] for r in records) == counts["micro_events"]
-    assert sum(r["status"] == "partial" for r in records) == counts["never_ended"]
+    assert sum(r["event_count"] for r in everything) == counts["micro_events"]
+    assert sum(r["status"] == "partial" for r in everything) == counts["never_ended"]
     assert len(manifest["never_ended"]) == counts["never_ended"]
     assert len(manifest["duplicates"]) == counts["duplicates"]["payloads"]
     assert len(manifest["late"]) == counts["late"]["payloads"]
     assert len(manifest["drifted"]) == counts["drifted"]["payloads"]
-    assert sum(r["late_event_count"] for r in records) == counts["late"]["micro_events"]
+    assert sum(r["late_event_count"] for r in everything) == counts["late"]["micro_events"]
     assert manifest["profile"] == profile and manifest["seed"] == SEED
     assert manifest["knobs"] == PROFILES[profile].as_json()
 
@@ -402,3 +419,88 @@ def test_grace_knob_places_late_events(dataset_factory: Callable[..., Dataset]) 
     assert parse_iso(tight.manifest["span"]["first_event"]) == parse_iso(
         loose.manifest["span"]["first_event"]
     )
+
+
+# ----------------------------------------------------------------------------- the route
+
+
+def test_the_relay_profile_brings_the_route_s_traffic_and_its_filter(
+    datasets: dict[str, Dataset], written: dict[str, Path]
+) -> None:
+    relay = datasets["relay"].manifest
+    counts = relay["counts"]
+    assert counts["heartbeats"] > 0 and counts["malformed"]["by_kind"] == {
+        "unsupported-topic": counts["malformed"]["total"]
+    }
+    assert counts["malformed"]["total"] > 0
+    filtered = counts["filtered"]
+    assert filtered["media_types"] == ["chat", "voice"] and filtered["conversations"] > 0
+    assert set(filtered["by_media"]) <= {"email", "video", "workitem", "task"}
+    assert {r["media_type"] for r in datasets["relay"].truth} == {"chat", "voice"}
+    topics, media_less, detail_types = set(), 0, set()
+    for element in wire.elements(written["relay"], relay):
+        holder = (
+            element.value.get("detail", element.value) if isinstance(element.value, dict) else {}
+        )
+        if "topicName" in holder:
+            topics.add(holder["topicName"].split(".")[1])
+            if holder["topicName"].endswith(".attributes") and "eventBody" in holder:
+                media_less += "mediaType" not in holder["eventBody"]
+        if isinstance(element.value, dict) and "detail-type" in element.value:
+            detail_types.add(element.value["detail-type"])
+    assert {"detail", "conversations"} <= topics
+    assert media_less > 0  # attributes as Genesys sends them: no mediaType
+    # EventBridge's detail-type is the subscribed topic, `{id}` literal.
+    assert detail_types and all("{id}" in t for t in detail_types)
+    unsupported = [m for m in relay["malformed"] if m["kind"] == "unsupported-topic"]
+    assert all(m["marker"].startswith("sim-topic-") for m in unsupported)
+
+
+def test_route_knobs_off_leave_every_other_profile_alone(datasets: dict[str, Dataset]) -> None:
+    for name, dataset in datasets.items():
+        if name == "relay":
+            continue
+        counts = dataset.manifest["counts"]
+        assert counts["heartbeats"] == 0 and counts["filtered"]["conversations"] == 0, name
+        assert "unsupported-topic" not in counts["malformed"]["by_kind"], name
+        assert len(dataset.truth) == counts["conversations"], name
+
+
+def test_media_types_filter_the_truth_and_only_the_truth() -> None:
+    kept = make("mixed", n=40, media_types=("voice",))
+    everything = make("mixed", n=40)
+    assert kept.lines == everything.lines  # the pipeline's setting changes no delivery
+    assert [r for r in everything.truth if r["media_type"] == "voice"] == kept.truth
+    filtered = kept.manifest["counts"]["filtered"]
+    assert filtered["conversations"] == len(everything.truth) - len(kept.truth) > 0
+    assert filtered["micro_events"] == sum(
+        r["event_count"] for r in everything.truth if r["media_type"] != "voice"
+    )
+
+
+@pytest.mark.parametrize(
+    ("media", "types", "kept"),
+    [
+        ("voice", (), True),
+        (None, (), True),
+        ("voice", ("voice", "chat"), True),
+        ("VOICE", ("voice",), True),
+        ("email", ("voice",), False),
+        (None, ("voice",), False),
+    ],
+)
+def test_the_truth_keeps_what_the_filter_keeps(
+    media: str | None, types: tuple[str, ...], kept: bool
+) -> None:
+    assert truth.kept(media, types) is kept
+
+
+def test_media_types_are_checked_like_the_app_setting() -> None:
+    from simulator.generate.profiles import parse_media_types
+
+    assert parse_media_types(" Voice,CHAT ") == ("chat", "voice")
+    assert parse_media_types("all") == parse_media_types("") == ()
+    with pytest.raises(UsageError, match="empty name"):
+        parse_media_types("voice,,chat")
+    with pytest.raises(UsageError, match="lower case"):
+        resolve("clean", {"media_types": ("Voice",)})

@@ -119,8 +119,10 @@ def test_render_drift_keeps_what_the_record_depends_on(index: int, seed: int) ->
 def test_retry_policy_is_genesys_style() -> None:
     policy = RetryPolicy()
     assert list(policy.delays()) == [1.0, 2.0, 4.0, 8.0, 16.0]
-    assert RetryPolicy.retryable(503) and RetryPolicy.retryable(None)
-    assert not RetryPolicy.retryable(400) and not RetryPolicy.retryable(200)
+    assert policy.retryable(503) and policy.retryable(None)
+    assert not policy.retryable(400) and not policy.retryable(200)
+    assert not policy.retryable(429)  # Genesys' webhook: a 4xx is final
+    assert policy.wait(2.0, 30.0) == 2.0  # and it does not read Retry-After
     with pytest.raises(SettingsError, match="backoff ≥ 1"):
         RetryPolicy(backoff=0.5)
 

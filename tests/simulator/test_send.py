@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import shutil
+from itertools import pairwise
 from pathlib import Path
+from random import Random
 
 import orjson
 import pytest
@@ -14,7 +17,7 @@ from typer.testing import CliRunner
 from adapters.webhook import RetryPolicy
 from simulator.cli import app
 from simulator.errors import UsageError
-from simulator.send.delivery import Delivery
+from simulator.send.delivery import Attempt, Delivery, Outcome, deliver_with_retries
 from simulator.send.http_target import INGEST_ROUTE, ingest_url
 from simulator.send.sending import TargetSpec, send
 from simulator.send.sendlog import read_log
@@ -107,11 +110,13 @@ def test_the_send_command_logs_every_try_and_signs_from_the_environment(
     data = tmp_path / "chaos"  # a copy: the send log lands beside the deliveries
     shutil.copytree(written["chaos"], data)
     lines = (data / "deliveries.jsonl").read_bytes().splitlines()
+    first = lines[0]
 
     def script(seen: Seen, before: int) -> Answer:
-        return Answer(503 if seen.line == 1 and before == 0 else 200)
+        once = seen.body == first and not any(s.body == first for s in recorder.seen[:-1])
+        return Answer(503 if once else 200)
 
-    with serve(script) as (url, seen):
+    with serve(script) as (url, recorder):
         result = runner.invoke(
             app,
             ["send", str(data), "--target", url, "--rate", "0", "--retry-delay", "0.01", "-q"],
@@ -120,8 +125,15 @@ def test_the_send_command_logs_every_try_and_signs_from_the_environment(
     assert result.exit_code == 0, result.output
     log = data / "send.jsonl"  # the default: beside the deliveries
     assert "target unpaced" in result.output and "1 retries" in result.output
-    assert len(seen.seen) == len(lines) + 1
-    assert all(s.headers["x-signature-256"].startswith("sha256=") for s in seen.seen)
+    seen = recorder.seen
+    assert len(seen) == len(lines) + 1
+    # EventBridge events go as the API destination sends them: it cannot sign them.
+    relayed = [s for s in seen if s.headers["user-agent"] == "genesys-simulator"]
+    bridged = [s for s in seen if s.headers["user-agent"] == "Amazon/EventBridge/ApiDestinations"]
+    assert relayed and bridged and len(relayed) + len(bridged) == len(seen)
+    assert all(s.headers["x-signature-256"].startswith("sha256=") for s in relayed)
+    assert not any("x-signature-256" in s.headers for s in bridged)
+    assert all(orjson.loads(s.body)["detail-type"] for s in bridged)
     logged = read_log(log)
     assert [o.line for o in logged] == list(range(1, len(lines) + 1))
     assert logged[0].attempts == 2 and [t.status for t in logged[0].tries] == [503, 200]
@@ -144,3 +156,193 @@ def test_send_usage_errors_exit_2(tmp_path: Path) -> None:
     neither = runner.invoke(app, ["send", str(tmp_path)])
     assert missing.exit_code == 2 and "simulator generate" in missing.output
     assert neither.exit_code == 2 and "--target URL" in neither.output
+
+
+# ------------------------------------------------------------------------- the EventBridge route
+
+
+def eventbridge_event(n: int) -> bytes:
+    """One EventBridge event as the Genesys partner source puts it on the bus."""
+    topic = "v2.detail.events.conversation.{id}.customer.start"
+    return orjson.dumps(
+        {
+            "version": "0",
+            "id": f"event-{n}",
+            "detail-type": topic,
+            "source": "aws.partner/genesys.com/cloud/org/conversation-events",
+            "detail": {
+                "topicName": topic.replace("{id}", f"c{n}"),
+                "eventBody": {"conversationId": f"c{n}", "eventTime": 1_790_000_000_000 + n},
+            },
+        }
+    )
+
+
+def test_an_eventbridge_event_goes_with_the_api_destinations_headers_and_the_key() -> None:
+    deliveries = [Delivery(1, eventbridge_event(1)), Delivery(2, orjson.dumps({"n": 2}))]
+    with serve() as (url, seen):
+        spec = TargetSpec(url=url, secret=b"s3cret", function_key="the-key")
+        outcomes = send(deliveries, spec, rate=0).outcomes
+    assert [o.route for o in outcomes] == ["eventbridge", "webhook"]
+    bridged = next(s for s in seen.seen if s.body == deliveries[0].body)
+    relayed = next(s for s in seen.seen if s.body == deliveries[1].body)
+    assert {k: v for k, v in bridged.headers.items() if k not in ("host", "content-length")} == {
+        "user-agent": "Amazon/EventBridge/ApiDestinations",
+        "content-type": "application/json; charset=utf-8",
+        "range": "bytes=0-1048575",
+        "accept-encoding": "gzip,deflate",
+        "connection": "close",
+        "x-functions-key": "the-key",
+    }
+    assert relayed.headers["x-request-id"] == "simulator-line-2"
+    assert relayed.headers["x-signature-256"].startswith("sha256=")
+    assert "x-functions-key" not in relayed.headers
+
+
+def test_eventbridge_retries_429_and_5xx_with_jittered_exponential_waits() -> None:
+    body = eventbridge_event(1)
+
+    def script(seen: Seen, before: int) -> Answer:
+        count = sum(1 for s in recorder.seen if s.body == body)
+        return Answer({1: 429, 2: 503, 3: 500}.get(count, 200))
+
+    policy = RetryPolicy.eventbridge(retries=5, max_age_s=30, initial_delay_s=0.2)
+    with serve(script) as (url, recorder):
+        spec = TargetSpec(url=url, eventbridge_policy=policy)
+        [outcome] = send([Delivery(1, body)], spec, rate=0).outcomes
+        relay = send([Delivery(2, orjson.dumps({"a": 1}))], TargetSpec(url=url), rate=0).outcomes
+    tries = outcome.tries
+    assert [t.status for t in tries] == [429, 503, 500, 200] and outcome.accepted
+    waits = [b.started_at - a.started_at - a.latency_ms / 1000 for a, b in pairwise(tries)]
+    nominal = list(policy.delays())[:3]
+    jittered = list(policy.delays(Random("eventbridge:1")))[:3]
+    assert jittered != nominal and all(0 <= j <= n for j, n in zip(jittered, nominal, strict=True))
+    for wait, want in zip(waits, jittered, strict=True):
+        assert want - 0.02 <= wait < want + 0.2
+    assert relay[0].route == "webhook"
+
+
+def test_429_is_final_for_the_webhook_route_but_not_for_eventbridge() -> None:
+    with serve(lambda seen, before: Answer(429)) as (url, _):
+        spec = TargetSpec(
+            url=url,
+            policy=FAST,
+            eventbridge_policy=RetryPolicy.eventbridge(2, 30, initial_delay_s=0.01),
+        )
+        bridged, relayed = send(
+            [Delivery(1, eventbridge_event(1)), Delivery(2, b'{"a": 1}')], spec, rate=0
+        ).outcomes
+    assert (relayed.attempts, relayed.gave_up) == (1, False)
+    assert (bridged.attempts, bridged.gave_up, bridged.expired) == (3, True, False)
+    summary = SendSummary.of([bridged, relayed])
+    assert (summary.eventbridge, summary.throttled) == (1, 4)
+
+
+def test_eventbridge_waits_at_least_retry_after_and_stops_on_a_negative_one() -> None:
+    policy = RetryPolicy.eventbridge(3, 60, initial_delay_s=0.01)
+    assert policy.wait(0.5, 2.0) == 2.0 and policy.wait(3.0, 2.0) == 3.0
+    assert policy.wait(0.5, None) == 0.5 and policy.wait(0.5, -1.0) is None
+
+    async def main() -> list[Outcome]:
+        waits: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            waits.append(seconds)
+
+        answers = iter([Attempt(503, 0, 1, None, 1.5), Attempt(503, 0, 1, None, -1), None])
+
+        async def attempt() -> Attempt:
+            answer = next(answers)
+            assert answer is not None, "no try after a negative Retry-After"
+            return answer
+
+        outcome = await deliver_with_retries(1, attempt, policy, sleep, rng=Random(1))
+        assert waits == [1.5]
+        return [outcome]
+
+    [outcome] = asyncio.run(main())
+    assert (outcome.attempts, outcome.gave_up, outcome.expired) == (2, True, False)
+
+
+def test_eventbridge_gives_up_at_the_maximum_event_age() -> None:
+    clock = [0.0]
+
+    async def main() -> Outcome:
+        async def sleep(seconds: float) -> None:
+            clock[0] += seconds
+
+        async def attempt() -> Attempt:
+            clock[0] += 5.0  # every try times out after the API destination's 5 s
+            return Attempt(None, clock[0], 5000.0, "timeout")
+
+        policy = RetryPolicy.eventbridge()  # the template's: 5 retries, 61 s
+        return await deliver_with_retries(
+            1, attempt, policy, sleep, rng=Random(7), monotonic=lambda: clock[0]
+        )
+
+    outcome = asyncio.run(main())
+    assert outcome.gave_up and outcome.route == "webhook"  # the route is the caller's to say
+    assert clock[0] <= 61.0 + 5.0  # no retry started past the age
+    short = asyncio.run(_expiring(RetryPolicy.eventbridge(5, max_age_s=7.0)))
+    assert short.expired and short.attempts < 6
+
+
+async def _expiring(policy: RetryPolicy) -> Outcome:
+    clock = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    async def attempt() -> Attempt:
+        clock[0] += 5.0
+        return Attempt(None, clock[0], 5000.0, "timeout")
+
+    return await deliver_with_retries(
+        1, attempt, policy, sleep, rng=Random(7), monotonic=lambda: clock[0]
+    )
+
+
+def test_a_slow_answer_is_a_timeout_for_eventbridge_only() -> None:
+    def script(seen: Seen, before: int) -> Answer:
+        return Answer(delay_s=0.5 if not any(s.body == seen.body for s in rec.seen[:-1]) else 0)
+
+    quick = RetryPolicy(1, 0.01, 2.0, jitter=True, retry_throttled=True, timeout_s=0.2)
+    with serve(script) as (url, rec):
+        spec = TargetSpec(url=url, eventbridge_policy=quick, timeout_s=5.0)
+        bridged, relayed = send(
+            [Delivery(1, eventbridge_event(1)), Delivery(2, b'{"slow": 1}')], spec, rate=0
+        ).outcomes
+    assert [t.status for t in bridged.tries] == [None, 200]
+    assert [t.status for t in relayed.tries] == [200]  # the relay waits 5 s
+
+
+def test_the_simulators_eventbridge_defaults_are_the_templates() -> None:
+    from cfnlint.decode import decode
+
+    template, problems = decode(
+        str(Path(__file__).resolve().parents[2] / "infra" / "aws" / "genesys-eventbridge.yaml")
+    )
+    assert not problems and template is not None
+    parameters = template["Parameters"]
+    policy = RetryPolicy.eventbridge()
+    assert policy.retries == parameters["MaximumRetryAttempts"]["Default"]
+    assert policy.max_age_s == parameters["MaximumEventAgeInSeconds"]["Default"]
+    assert policy.timeout_s == 5.0
+
+
+def test_the_send_command_takes_the_event_age_and_can_send_eventbridge_as_a_relay(
+    tmp_path: Path,
+) -> None:
+    capture = tmp_path / "capture.jsonl"
+    capture.write_bytes(eventbridge_event(1) + b"\n")
+    with serve(lambda seen, before: Answer(503)) as (url, seen):
+        args = ["send", str(capture), "--target", url, "--rate", "0", "-q"]
+        aged = runner.invoke(app, [*args, "--max-event-age", "1", "--retry-delay", "0.01"])
+        relayed = runner.invoke(
+            app, [*args, "--no-eventbridge-route", "--retries", "1", "--retry-delay", "0"]
+        )
+    assert aged.exit_code == 5 and "past the maximum event age" in aged.output
+    assert relayed.exit_code == 5
+    agents = [s.headers["user-agent"] for s in seen.seen]
+    assert agents[-2:] == ["genesys-simulator", "genesys-simulator"]
+    assert "Amazon/EventBridge/ApiDestinations" in agents[:-2]

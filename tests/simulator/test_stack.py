@@ -119,6 +119,50 @@ def test_a_short_run_on_the_running_stack_verifies(local_stack: Stack, tmp_path:
     )
 
 
+@pytest.mark.stack
+@pytest.mark.e2e
+def test_a_relay_run_filters_media_dead_letters_foreign_topics_and_answers_heartbeats(
+    local_stack: Stack, tmp_path: Path
+) -> None:
+    """The route through the pipeline: INGEST_MEDIA_TYPES on the host, EventBridge deliveries
+    as an API destination sends them, topics that are not detail topics, relay heartbeats."""
+    out = tmp_path / "relay"
+    args = ["run", "-n", "40", "--profile", "relay", "--out", str(out), "--rate", "40"]
+    result = runner.invoke(app, [*args, "--stack-dir", str(local_stack.state_dir), *RUN_TUNING])
+    assert result.exit_code == 0, result.output
+    report = _report(out)
+    manifest = orjson.loads((out / "manifest.json").read_bytes())
+    counts = manifest["counts"]
+    assert report["settings"]["INGEST_MEDIA_TYPES"] == "chat,voice"
+    assert "WEBHOOK_SECRET" not in report["settings"]  # EventBridge cannot sign
+    summary = report["verify"]["summary"]
+    kept = counts["conversations"] - counts["filtered"]["conversations"]
+    assert counts["filtered"]["conversations"] > 0 and kept > 0
+    assert summary["records"] == {"matched": kept, "mismatched": 0, "missing": 0, "unexpected": 0}
+    letters = summary["dead_letters"]
+    assert letters["expected"] == counts["malformed"]["by_kind"]["unsupported-topic"] > 0
+    assert (letters["matched"], letters["missing"], letters["unexpected"]) == (
+        letters["expected"],
+        0,
+        0,
+    )
+    route = report["route"]
+    assert (
+        route["counted"]
+        == route["expected"]
+        == {
+            "filtered_conversations": counts["filtered"]["conversations"],
+            "filtered_events": counts["filtered"]["micro_events"],
+            "heartbeats": counts["heartbeats"],
+        }
+    )
+    assert counts["heartbeats"] > 0 and route["heartbeats_reaching_the_transform"] == 0
+    assert route["set_aside_in_state"] == counts["filtered"]["conversations"]
+    assert report["send"]["eventbridge"]["deliveries"] > 0
+    assert report["send"]["gave_up"] == 0 and report["send"]["rejected_4xx"] > 0
+    assert "INGEST_MEDIA_TYPES=chat,voice" in result.output
+
+
 @pytest.mark.e2e
 def test_a_chaos_run_with_a_host_kill_and_an_emulator_outage_verifies_exactly(
     tmp_path: Path,

@@ -26,6 +26,7 @@ def test_the_example_settings_read_cleanly_with_the_spec_defaults() -> None:
     ingest = IngestSettings.from_env(LOCAL)
     assert (transform.grace_seconds, transform.idle_timeout_seconds) == (60.0, 14400.0)
     assert transform.retention_days == 7.0
+    assert transform.media.keeps_all  # INGEST_MEDIA_TYPES is empty: every media type
     assert ingest.max_body_bytes == 1024 * 1024
     assert ingest.eventhub_name == "genesys-events"
     assert ingest.webhook_secret is None
@@ -47,6 +48,7 @@ def test_identity_based_storage_needs_no_secret() -> None:
         ({}, "StateStorage"),
         ({**LOCAL, "GRACE_PERIOD_SECONDS": "soon"}, "GRACE_PERIOD_SECONDS"),
         ({**LOCAL, "PARTIAL_SNAPSHOTS": "true"}, "PARTIAL_SNAPSHOTS"),
+        ({**LOCAL, "INGEST_MEDIA_TYPES": "voice,,chat"}, "INGEST_MEDIA_TYPES"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_setting(env: dict[str, str], named: str) -> None:
@@ -110,3 +112,8 @@ def test_a_key_file_overrides_the_environment_and_must_hold_a_key(tmp_path: Path
         PiiSettings.from_env(env, key_file=tmp_path / "empty")
     with pytest.raises(SettingsError, match="cannot read the key file"):
         PiiSettings.from_env(env, key_file=tmp_path / "missing")
+
+
+def test_the_media_filter_is_read_once_as_a_plain_value() -> None:
+    settings = TransformSettings.from_env({**LOCAL, "INGEST_MEDIA_TYPES": " Voice, CHAT "})
+    assert settings.media.included == frozenset({"voice", "chat"})
