@@ -133,15 +133,13 @@ def _ownership(listed: list[_Listed], prefix: str) -> dict[str, Ownership]:
     }
 
 
-def _metadata(checkpoint: Checkpoint) -> dict[str, str]:
-    return {"offset": checkpoint.offset, "sequencenumber": str(checkpoint.sequence_number)}
+class _ListingReader:
+    """Checkpoints and ownership read off a listing of blobs with their metadata."""
 
+    __slots__ = ()
 
-class BlobCheckpointStore:
-    """`CheckpointStore` over the host's checkpoint container."""
-
-    def __init__(self, container: ContainerClient) -> None:
-        self._container = container
+    def _list(self, prefix: str) -> list[_Listed]:
+        raise NotImplementedError
 
     def checkpoints(self, address: HubAddress) -> dict[str, Checkpoint]:
         """Every partition's checkpoint, by partition id (never checkpointed: absent)."""
@@ -152,6 +150,17 @@ class BlobCheckpointStore:
         """Every partition's ownership record, by partition id."""
         prefix = address.prefix("ownership")
         return _ownership(self._list(prefix), prefix)
+
+
+def _metadata(checkpoint: Checkpoint) -> dict[str, str]:
+    return {"offset": checkpoint.offset, "sequencenumber": str(checkpoint.sequence_number)}
+
+
+class BlobCheckpointStore(_ListingReader):
+    """`CheckpointStore` over the host's checkpoint container."""
+
+    def __init__(self, container: ContainerClient) -> None:
+        self._container = container
 
     def write(self, address: HubAddress, checkpoint: Checkpoint) -> None:
         """Write one partition's checkpoint (an empty blob with the metadata, like the SDKs)."""
@@ -189,23 +198,13 @@ class BlobCheckpointStore:
 
 
 @dataclass(slots=True)
-class InMemoryCheckpointStore:
+class InMemoryCheckpointStore(_ListingReader):
     """The checkpoint store's twin: blobs by name with metadata and a write time."""
 
     blobs: dict[str, _Listed] = field(default_factory=dict)
     now: datetime | None = None
     """The time writes are stamped with (None: unknown, like a store that does not say)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def checkpoints(self, address: HubAddress) -> dict[str, Checkpoint]:
-        """Every partition's checkpoint, by partition id (never checkpointed: absent)."""
-        prefix = address.prefix("checkpoint")
-        return _checkpoints(self._list(prefix), prefix)
-
-    def ownership(self, address: HubAddress) -> dict[str, Ownership]:
-        """Every partition's ownership record, by partition id."""
-        prefix = address.prefix("ownership")
-        return _ownership(self._list(prefix), prefix)
 
     def write(self, address: HubAddress, checkpoint: Checkpoint) -> None:
         """Write one partition's checkpoint."""

@@ -15,7 +15,7 @@ from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 
 from devstack.errors import PartStartError
-from devstack.parts.processes import PartProcesses, PartStatus
+from devstack.parts.processes import PartProcesses, ServicePart
 from devstack.processes import ProcessSpec
 from devstack.settings import DEV_STORAGE_ACCOUNT, LOOPBACK, dev_storage_connection_string
 
@@ -122,7 +122,7 @@ def azurite_healthy(ports: AzuritePorts) -> bool:
     return True
 
 
-class AzuritePart:
+class AzuritePart(ServicePart):
     """Azurite of one stack: data in `<state>/azurite`, on the stack's three storage ports."""
 
     NAME = "azurite"
@@ -162,13 +162,6 @@ class AzuritePart:
         )
         return self._parts.start(spec, self.healthy)
 
-    def stop(self, *, kill: bool = False) -> None:
-        self._parts.stop(self.NAME, kill=kill)
-
-    def status(self) -> PartStatus:
-        process = self._parts.running(self.NAME)
-        if process is None:
-            return PartStatus(self.NAME, None, False, "not running")
+    def detail(self) -> str:
         ports = self.ports
-        detail = f"blob {ports.blob}, queue {ports.queue}, table {ports.table}"
-        return PartStatus(self.NAME, process.pid, self.healthy(), detail)
+        return f"blob {ports.blob}, queue {ports.queue}, table {ports.table}"

@@ -8,14 +8,14 @@ from pathlib import Path
 import httpx
 
 from devstack.errors import PartStartError
-from devstack.parts.processes import PartProcesses, PartStatus
+from devstack.parts.processes import PartProcesses, ServicePart
 from devstack.processes import ProcessSpec
 from devstack.settings import LOOPBACK, eventhubs_emulator_connection_string
 
 PROBE_TIMEOUT_S = 2.0
 
 
-class EventHubsPart:
+class EventHubsPart(ServicePart):
     """The emulator of one stack."""
 
     NAME = "eventhubs"
@@ -75,12 +75,5 @@ class EventHubsPart:
         )
         return self._parts.start(spec, self.healthy)
 
-    def stop(self, *, kill: bool = False) -> None:
-        self._parts.stop(self.NAME, kill=kill)
-
-    def status(self) -> PartStatus:
-        process = self._parts.running(self.NAME)
-        if process is None:
-            return PartStatus(self.NAME, None, False, "not running")
-        detail = f"amqp {self.amqp_port}, health {self.health_port}"
-        return PartStatus(self.NAME, process.pid, self.healthy(), detail)
+    def detail(self) -> str:
+        return f"amqp {self.amqp_port}, health {self.health_port}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,3 +89,27 @@ class PartProcesses:
             else:
                 processes.stop_process(process, name)
         processes.forget(self.pid_dir, name)
+
+
+class ServicePart(ABC):
+    """A part that runs one process of its own (Azurite, the emulator): stop and status."""
+
+    NAME: str
+    _parts: PartProcesses
+
+    @abstractmethod
+    def healthy(self) -> bool:
+        """Whether the service answers."""
+
+    @abstractmethod
+    def detail(self) -> str:
+        """Where it listens, for `devstack status`."""
+
+    def stop(self, *, kill: bool = False) -> None:
+        self._parts.stop(self.NAME, kill=kill)
+
+    def status(self) -> PartStatus:
+        process = self._parts.running(self.NAME)
+        if process is None:
+            return PartStatus(self.NAME, None, False, "not running")
+        return PartStatus(self.NAME, process.pid, self.healthy(), self.detail())

@@ -4,8 +4,6 @@ through the worker runtime, and the trigger data the runtime decodes (no service
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,7 @@ from devstack.settings import (
     load_local_settings,
 )
 from tests.conftest import ECHO_APP
+from tests.functions.test_worker_load import load as load_in_runtime
 
 # --------------------------------------------------------------------------- host.json
 
@@ -186,12 +185,6 @@ def test_binding_expressions() -> None:
 
 
 # --------------------------------------------------------------------------- indexing
-
-
-def load_in_runtime(app_dir: Path) -> subprocess.CompletedProcess[str]:
-    """Load an app in Microsoft's worker runtime, in its own process (the runtime is global)."""
-    command = [sys.executable, "-m", "devstack.host.check", "--app-dir", str(app_dir)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_echo_app_is_indexed_by_the_worker_runtime() -> None:
