@@ -230,6 +230,22 @@ def spill_name(key: str, blob: bytes) -> str:
     return f"{key}/{hashlib.blake2b(blob, digest_size=16).hexdigest()}"
 
 
+OP_OVERHEAD_BOUND = 1024
+"""Request bytes of one operation besides its keys, ids and binary state: property names, the
+numbers and the envelope; `payload_bytes` of every entity these builders make stays under it."""
+
+
+def ops_payload_bound(ops: int, blob_bytes: int, *texts: str) -> int:
+    """An upper bound of `payload_bytes` summed over a change's operations, from lengths alone.
+
+    Every op may carry each text (keys, the id, the spill name) at worst as `\\uXXXX` escapes,
+    and the state once as base64 in chunks; the commit planner packs transactions with it.
+    """
+    chunks = blob_bytes // CHUNK_BYTES + 1
+    texts_bound = 6 * sum(len(text) for text in texts) + 64
+    return ops * (OP_OVERHEAD_BOUND + texts_bound) + (blob_bytes + 2) // 3 * 4 + 64 * chunks
+
+
 def payload_bytes(entity: dict[str, Any]) -> int:
     """A generous estimate of an entity's size in a request (JSON, binary as base64)."""
     total = 64

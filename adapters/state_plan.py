@@ -21,7 +21,7 @@ from adapters.entity import (
     index_entity,
     index_row_key,
     index_slot,
-    payload_bytes,
+    ops_payload_bound,
     shard_of,
     spill_name,
     state_entity,
@@ -32,7 +32,7 @@ from transform.ports import Delete, StateChange
 from transform.state import ConversationState, encode_state
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TableOp:
     """One operation of an entity-group transaction; `etag` is an IfNotModified precondition."""
 
@@ -41,7 +41,7 @@ class TableOp:
     etag: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class KnownRow:
     """What must be known of a stored state row to change it atomically with its index row."""
 
@@ -125,7 +125,7 @@ def plan_change(
         conversation_id,
         entity["PartitionKey"],
         ops,
-        sum(payload_bytes(op.entity) for op in ops),
+        ops_payload_bound(len(ops), len(blob), key, conversation_id, spill or ""),
         blob=blob,
         state=state.clone(),
         slot=slot,
