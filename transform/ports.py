@@ -29,7 +29,7 @@ class SettableClock(Clock, Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per conversation per batch, frozen costs 3x
 class Put:
     """Insert a conversation's state (`etag` None) or replace it if its ETag still matches."""
 
