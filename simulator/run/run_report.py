@@ -257,7 +257,12 @@ def headline(doc: Json) -> list[tuple[str, str]]:
         (
             "records",
             f"{rec['matched']:,} matched, {rec['mismatched']} mismatched, {rec['missing']} "
-            f"missing, {rec['unexpected']} unexpected",
+            f"missing, {rec['unexpected']} unexpected"
+            + (
+                f", {rec['undelivered']} not compared (a delivery given up by the sender)"
+                if rec.get("undelivered")
+                else ""
+            ),
         ),
         (
             "dead letters",

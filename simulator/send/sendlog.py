@@ -133,12 +133,18 @@ def conversations_by_line(
 
 
 def allowances(deliveries: Path, outcomes: Iterable[Outcome]) -> Allowances:
-    """What re-sent lines may have added: extra duplicates and extra dead-letter copies."""
+    """What the sender's retries may have added (extra duplicates and dead-letter copies), and
+    what it gave up on (never acknowledged: the route's loss, not the pipeline's)."""
+    outcomes = list(outcomes)
     resent = {o.line: o.attempts - 1 for o in outcomes if o.attempts > 1}
-    if not resent:
+    lost = frozenset(o.line for o in outcomes if not o.accepted and (o.gave_up or o.expired))
+    if not resent and not lost:
         return Allowances()
     duplicates: dict[str, int] = defaultdict(int)
-    for line, by_conversation in conversations_by_line(deliveries, set(resent)).items():
+    undelivered: dict[str, int] = defaultdict(int)
+    for line, by_conversation in conversations_by_line(deliveries, set(resent) | lost).items():
         for cid, count in by_conversation.items():
-            duplicates[cid] += count * resent[line]
-    return Allowances(dict(duplicates), resent)
+            duplicates[cid] += count * resent.get(line, 0)
+            if line in lost:
+                undelivered[cid] += 1
+    return Allowances(dict(duplicates), resent, dict(undelivered), lost)

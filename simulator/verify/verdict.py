@@ -20,7 +20,11 @@ from simulator.verify.sources import RecordSource
 from transform.state import DEFAULT_GRACE_SECONDS, DEFAULT_IDLE_SECONDS, seconds_to_ms
 
 Json = dict[str, Any]
-Status = Literal["matched", "mismatched", "missing", "unexpected"]
+Status = Literal["matched", "mismatched", "missing", "unexpected", "undelivered"]
+"""`undelivered`: the record differs from the truth (or is absent) and the conversation had
+deliveries the sender gave up on, never acknowledged: the route's loss (an EventBridge rule
+puts them in its dead-letter queue), not the pipeline's."""
+STATUSES: tuple[Status, ...] = ("matched", "mismatched", "missing", "unexpected", "undelivered")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +43,19 @@ class Allowances:
     """Conversation id → extra duplicate micro-events it may show."""
     letter_copies: Mapping[int, int] = field(default_factory=dict)
     """Delivery line → extra dead letters repeating that line's expected ones."""
+    undelivered: Mapping[str, int] = field(default_factory=dict)
+    """Conversation id → deliveries of it the sender gave up on (never acknowledged)."""
+    undelivered_lines: frozenset[int] = frozenset()
+    """Delivery lines the sender gave up on: their injected dead letters may never exist."""
 
     @property
     def empty(self) -> bool:
-        return not self.duplicates and not self.letter_copies
+        return (
+            not self.duplicates
+            and not self.letter_copies
+            and not self.undelivered
+            and not self.undelivered_lines
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +75,7 @@ class Report:
     @property
     def ok(self) -> bool:
         return (
-            all(r.status == "matched" for r in self.records)
+            all(r.status in ("matched", "undelivered") for r in self.records)
             and self.dead_letters.ok
             and not self.problems
         )
@@ -73,9 +86,7 @@ class Report:
             "ok": self.ok,
             "source": self.source,
             "summary": {
-                "records": {
-                    s: self.count(s) for s in ("matched", "mismatched", "missing", "unexpected")
-                },
+                "records": {s: self.count(s) for s in STATUSES},
                 "dead_letters": {
                     "expected": self.dead_letters.expected,
                     "found": self.dead_letters.found,
@@ -114,6 +125,10 @@ class Report:
             "notes": list(self.notes),
             "extra_fields": dict(sorted(self.extra_fields.items())),
         }
+
+
+def _unless_undelivered(status: Status, conversation_id: str, allow: Allowances) -> Status:
+    return "undelivered" if allow.undelivered.get(conversation_id) else status
 
 
 def verify(
@@ -163,13 +178,14 @@ def verify(
             idle_ms=idle_ms,
             extra_duplicates=allow.duplicates.get(cid, 0),
         )
-        status: Status = "mismatched" if diffs else "matched"
+        status: Status = "matched" if not diffs else _unless_undelivered("mismatched", cid, allow)
         outcomes.append(RecordOutcome(cid, status, tuple(diffs), found.location))
     for cid in expected.truth:
         if cid not in seen:
-            outcomes.append(RecordOutcome(cid, "missing"))
+            outcomes.append(RecordOutcome(cid, _unless_undelivered("missing", cid, allow)))
     outcomes.sort(key=lambda o: (o.status != "mismatched", o.status, o.conversation_id))
-    dead = match_dead_letters(expected.dead_letters, source.dead_letters(), allow.letter_copies)
+    wanted = [d for d in expected.dead_letters if d.line not in allow.undelivered_lines]
+    dead = match_dead_letters(wanted, source.dead_letters(), allow.letter_copies)
     return Report(
         source=source.describe(),
         records=tuple(outcomes),

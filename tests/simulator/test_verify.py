@@ -14,7 +14,7 @@ from simulator.errors import InputError
 from simulator.verify.dead_letters import match_dead_letters
 from simulator.verify.expected import load_expected
 from simulator.verify.sources import Found, OfflineReplaySource
-from simulator.verify.verdict import Report, verify
+from simulator.verify.verdict import Allowances, Report, verify
 from tests.simulator.fake_replay import dead_letter, edit_record, write_replay
 
 
@@ -219,3 +219,25 @@ def test_an_edited_truth_file_is_noted(chaos_dir: Path, tmp_path: Path) -> None:
     with (copy / "truth.jsonl").open("ab") as out:
         out.write(b"\n")
     assert load_expected(copy).notes
+
+
+def test_what_the_sender_gave_up_on_is_the_routes_loss_not_the_pipelines(
+    chaos_dir: Path, replay: Path
+) -> None:
+    victim = sorted((replay / "conversations").glob("*.json"))[7]
+    cid = orjson.loads(victim.read_bytes())["conversation_id"]
+    victim.unlink()
+    letters = (replay / "deadletter.jsonl").read_bytes().splitlines()
+    (replay / "deadletter.jsonl").write_bytes(b"\n".join(letters[1:]) + b"\n")
+    lost_line = orjson.loads(letters[0])["source"]["line"]
+    expected = load_expected(chaos_dir)
+    strict = verify(expected, OfflineReplaySource(replay))
+    assert not strict.ok
+    allowed = Allowances(undelivered={cid: 1}, undelivered_lines=frozenset({lost_line}))
+    report = verify(expected, OfflineReplaySource(replay), allowances=allowed)
+    assert report.ok
+    assert [(r.status, r.conversation_id) for r in report.records if r.status != "matched"] == [
+        ("undelivered", cid)
+    ]
+    assert report.as_json()["summary"]["records"]["undelivered"] == 1
+    assert not report.dead_letters.missing
