@@ -243,7 +243,9 @@ class Limits:
     min_event_batch: int = _figure(32, "events", "host.json minEventBatchSize")
     max_wait_s: float = _figure(2, "s", "host.json maxWaitTime")
     ownership_renewal_s: float = _figure(
-        10, "s", "Event Hubs trigger load balancing: one ownership write per partition"
+        10,
+        "s",
+        "the Event Hubs processor's load-balancing cycle: an ownership write per owned partition",
     )
 
 
@@ -581,7 +583,8 @@ def monthly_cost(
     timer_s: float,
     operations: float,
 ) -> dict[str, float]:
-    """USD a month by line: Event Hubs, Flex Consumption, storage transactions and capacity."""
+    """USD a month by line: Event Hubs, Flex Consumption, storage transactions (the state
+    account's, and the host account's checkpoints and ownership renewals) and capacity."""
     month_me = month_conversations * me_per_conversation
     month_requests = month_conversations * m.deliveries_per_conversation
     month_events = month_requests * m.events_per_delivery
@@ -604,10 +607,11 @@ def monthly_cost(
     measured_total = sum(by_kind.values())
     scale = operations / measured_total if measured_total else 0.0  # an override keeps the mix
     table_ops = month_me * scale * (by_kind["table_transaction"] + by_kind["table_read"])
+    table_ops += month_me * scale * (by_kind["table_write"] + by_kind["table_query"])
     table_ops += ticks * m.timer_queries_per_run
-    blob_writes = month_me * scale * by_kind["blob_write"] + batches  # + checkpoints
-    blob_writes += SECONDS_PER_MONTH * partitions / limits.ownership_renewal_s
+    blob_writes = month_me * scale * by_kind["blob_write"]
     blob_reads = month_me * scale * by_kind["blob_read"]
+    host_writes = batches + SECONDS_PER_MONTH * partitions / limits.ownership_renewal_s
     retained_days = 7.0  # STATE_RETENTION_DAYS: a state row lives this long after its last write
     state_gb = month_conversations * retained_days / 30 * m.state_bytes / 1e9
     records_gb = month_conversations * a.months_of_records * m.record_bytes / 1e9
@@ -618,9 +622,10 @@ def monthly_cost(
         "flex_executions": max(executions - prices.free_executions, 0.0)
         / 1e6
         * prices.executions_per_million,
-        "table_transactions": table_ops / 1e4 * prices.table_per_10k,
-        "blob_transactions": blob_writes / 1e4 * prices.blob_write_per_10k
+        "state_table_transactions": table_ops / 1e4 * prices.table_per_10k,
+        "state_blob_transactions": blob_writes / 1e4 * prices.blob_write_per_10k
         + blob_reads / 1e4 * prices.blob_read_per_10k,
+        "host_blob_transactions": host_writes / 1e4 * prices.blob_write_per_10k,
         "storage_capacity": state_gb * prices.table_gb_month + records_gb * prices.blob_gb_month,
     }
 
@@ -665,6 +670,11 @@ def seats_at_limits(
 # ---------------------------------------------------------------------- rendering
 def _fmt(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
+
+
+def _plain(value: float) -> str:
+    """A figure as written: thousands separated, no exponent, no trailing zeros."""
+    return f"{value:,.6f}".rstrip("0").rstrip(".")
 
 
 def plan_rows(p: Plan) -> list[tuple[str, str]]:
@@ -722,7 +732,8 @@ def figures_table(*tables: object) -> str:
             if "source" in f.metadata:
                 value = getattr(table, f.name)
                 lines.append(
-                    f"| `{f.name}` | {value:,} | {f.metadata['unit']} | {f.metadata['source']} |"
+                    f"| `{f.name}` | {_plain(value)} | {f.metadata['unit']} | "
+                    f"{f.metadata['source']} |"
                 )
     return "\n".join(lines)
 
@@ -730,20 +741,25 @@ def figures_table(*tables: object) -> str:
 def roles_table(m: Measured | None = None) -> str:
     """The measured per-micro-event costs of both roles at both batch sizes."""
     m = m or Measured()
-    lines = [
-        "| role, batch | CPU ms | "
-        + " | ".join(REQUEST_KINDS)
-        + " | entities | bench micro-events/s |",
-        "|---" * (len(REQUEST_KINDS) + 4) + "|",
+    roles = [
+        (f"{name}, {batch}", role)
+        for batch in MEASURED_BATCHES
+        for name, role in (("consumer", m.consumer(batch)), ("timer", m.timer(batch)))
     ]
-    for batch in MEASURED_BATCHES:
-        for name, role in (("consumer", m.consumer(batch)), ("timer", m.timer(batch))):
-            cells = [f"{role.requests.get(k, 0.0):.4f}" for k in REQUEST_KINDS]
-            lines.append(
-                f"| {name}, {batch} | {role.cpu_ms:.4f} | "
-                + " | ".join(cells)
-                + f" | {role.entities:.4f} | {_fmt(role.bench_micro_events_per_s, 1)} |"
-            )
+    kinds = [k for k in REQUEST_KINDS if any(role.requests.get(k) for _, role in roles)]
+    lines = [
+        "| role, host batch | CPU ms | "
+        + " | ".join(kinds)
+        + " | entities | bench micro-events/s |",
+        "|---" * (len(kinds) + 4) + "|",
+    ]
+    for label, role in roles:
+        cells = [f"{role.requests.get(k, 0.0):.4f}" for k in kinds]
+        lines.append(
+            f"| {label} | {role.cpu_ms:.4f} | "
+            + " | ".join(cells)
+            + f" | {role.entities:.4f} | {_fmt(role.bench_micro_events_per_s, 1)} |"
+        )
     return "\n".join(lines)
 
 
@@ -765,7 +781,7 @@ def doc_blocks() -> dict[str, str]:
     }
 
 
-_BLOCK = re.compile(r"(<!-- capacity:(?P<name>[a-z]+) -->\n)(.*?)(\n<!-- /capacity -->)", re.S)
+_BLOCK = re.compile(r"(<!-- capacity:(?P<name>[a-z]+) -->\n)(.*?)(<!-- /capacity -->)", re.S)
 
 
 def fill_blocks(text: str, blocks: Mapping[str, str]) -> str:
@@ -777,7 +793,7 @@ def fill_blocks(text: str, blocks: Mapping[str, str]) -> str:
         if name not in blocks:
             raise CapacityError(f"no generated block named {name!r}; known: {sorted(blocks)}")
         seen.add(name)
-        return match.group(1) + blocks[name] + match.group(4)
+        return match.group(1) + blocks[name] + "\n" + match.group(4)
 
     out = _BLOCK.sub(replace_block, text)
     missing = set(blocks) - seen
