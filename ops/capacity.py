@@ -227,6 +227,7 @@ class Limits:
     tu_mb_per_s: float = _figure(1.0, "MB/s in", LEARN + "event-hubs/event-hubs-quotas")
     max_tus: int = _figure(40, "TUs", LEARN + "event-hubs/event-hubs-quotas (Standard namespace)")
     max_partitions: int = _figure(32, "partitions", LEARN + "event-hubs/event-hubs-quotas")
+    template_partitions: int = _figure(8, "partitions", "infra/main.bicep `partitionCount`")
     account_requests_per_s: float = _figure(
         20_000, "requests/s", LEARN + "storage/common/scalability-targets-standard-account"
     )
@@ -645,6 +646,9 @@ def seats_at_limits(
     entities = consumer.entities + timer.entities
     u = a.utilisation
     return {
+        f"partitions ({limits.template_partitions}, the template's)": int(
+            limits.template_partitions * one.partition_micro_events_per_s * u / me
+        ),
         "partitions (32 consumers)": int(
             limits.max_partitions * one.partition_micro_events_per_s * u / me
         ),

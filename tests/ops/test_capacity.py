@@ -251,7 +251,8 @@ def test_the_limits_are_the_projects_settings() -> None:
     bicep = (ROOT / "infra" / "main.bicep").read_text(encoding="utf-8")
     assert f"param maximumInstanceCount int = {limits.max_instances}" in bicep
     assert "param instanceMemoryMB int = 2048" in bicep
-    assert re.search(r"maxValue\(32\)\s*\n.*\n\s*param partitionCount", bicep)
+    assert re.search(r"maxValue\(32\)\s*\n.*\n\s*param partitionCount int = 8\n", bicep)
+    assert limits.template_partitions == 8
     from functions.transform import DEFAULT_TIMER_SCHEDULE
 
     assert f"*/{limits.timer_period_s:.0f} * * * * *" == DEFAULT_TIMER_SCHEDULE
