@@ -25,6 +25,7 @@ from adapters.eventhub_producer import EventHubPublisher
 from adapters.opcount import METRICS, CountedDeadLetters, OperationCounter
 from adapters.partitions import EventHubReader
 from adapters.record_reader import RecordReader
+from adapters.request_timing import RequestTimer
 from adapters.settings import (
     HubSettings,
     IngestSettings,
@@ -126,12 +127,17 @@ def transform_runtime(
     tuning: Tuning,
     counter: OperationCounter = METRICS,
     clock: Clock | None = None,
+    *,
+    request_timer: RequestTimer | None = None,
 ) -> TransformRuntime:
     """The transform service on Table / Blob adapters (clients connect on first use);
-    `clock` is processing time (None: the machine's)."""
+    `clock` is processing time (None: the machine's); `request_timer` times every storage
+    round trip (benchmarks; None: not timed)."""
     clock = clock or SystemClock()
-    tables = table_service(settings.state)
-    blobs, _ = blob_service(settings.state, **CLIENT_OPTIONS)
+    table_hooks = request_timer.hooks("table") if request_timer else {}
+    blob_hooks = request_timer.hooks("blob") if request_timer else {}
+    tables = table_service(settings.state, **table_hooks)
+    blobs, _ = blob_service(settings.state, **CLIENT_OPTIONS, **blob_hooks)
     store = TableStateStore(
         tables.get_table_client(settings.state_table),
         blobs.get_container_client(SPILL_CONTAINER),
@@ -145,7 +151,7 @@ def transform_runtime(
         cache_size=tuning.cache_size,
     )
     dead_letters = CountedDeadLetters(
-        BlobDeadLetterSink(settings.state, settings.deadletter_container), counter
+        BlobDeadLetterSink(settings.state, settings.deadletter_container, **blob_hooks), counter
     )
     service = TransformService(
         store,

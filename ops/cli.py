@@ -1,4 +1,5 @@
-"""`python -m ops`: consumer lag, checkpoint resets, dead letters, conversation state, erasure.
+"""`python -m ops`: consumer lag, checkpoint resets, dead letters, conversation state, erasure,
+and the capacity model (`ops capacity`, docs/capacity.md: no settings, no connection).
 
 Settings are the app's own (docs/deploy.md, configuration table), from the environment over
 `local.settings.json` Values (`--settings` picks another file). Exit codes: 0 success,
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -33,6 +35,7 @@ from adapters.settings import (
     app_environment,
 )
 from adapters.webhook import RetryPolicy
+from ops import capacity as capacity_model
 from ops import deadletters as dl
 from ops import erase as erase_module
 from ops import reset as reset_module
@@ -45,7 +48,8 @@ FLAGGED_EXIT = 6
 
 app = typer.Typer(
     name="ops",
-    help="Operate the pipeline: lag, checkpoints, dead letters, conversation state, erasure.",
+    help="Operate the pipeline: lag, checkpoints, dead letters, conversation state, erasure, "
+    "capacity.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -557,6 +561,114 @@ def erase(
             highlight=False,
         )
         raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------------- capacity
+DOC_HINT = "regenerate with `python -m ops capacity --seats 1 --write-doc docs/capacity.md`"
+
+
+@app.command()
+def capacity(
+    *,
+    seats: Annotated[
+        list[int], typer.Option("--seats", help="Seats at the peak (repeat for one column each).")
+    ],
+    conversations_per_seat_hour: Annotated[
+        float, typer.Option(help="Conversations a seat handles in the busiest hour.")
+    ] = 8.0,
+    peak_factor: Annotated[
+        float, typer.Option(help="The busiest minutes against the busiest hour's mean.")
+    ] = 1.3,
+    peak_hours_per_month: Annotated[
+        float, typer.Option(help="The month's traffic in busiest-hour equivalents (for costs).")
+    ] = 250.0,
+    micro_events_per_conversation: Annotated[
+        float | None, typer.Option(help="Default: the simulator's realistic profile (12.8).")
+    ] = None,
+    utilisation: Annotated[
+        float, typer.Option(help="Share of any limit or instance to plan on using at the peak.")
+    ] = 0.7,
+    batch: Annotated[
+        int, typer.Option(help="Host batch size whose measured costs apply: 100 or 500.")
+    ] = 100,
+    wait_ms: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--wait-ms",
+            help="KIND=MS, the wait of one storage request on Azure (repeatable), KIND one of "
+            + ", ".join(capacity_model.REQUEST_KINDS),
+        ),
+    ] = None,
+    cpu_factor: Annotated[
+        float, typer.Option(help="Flex CPU seconds per CPU second of the bench machine.")
+    ] = 1.0,
+    instance_memory_gb: Annotated[float, typer.Option(help="Flex instance memory.")] = 2.0,
+    months_of_records: Annotated[float, typer.Option(help="Months of records kept.")] = 12.0,
+    operations_per_micro_event: Annotated[
+        float | None,
+        typer.Option(help="Storage requests per micro-event (default: measured by P5; P2: 0.195)."),
+    ] = None,
+    as_json: JsonOption = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table.")] = False,
+    write_doc: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-doc",
+            help="Rewrite the generated tables of this document (docs/capacity.md) and exit.",
+        ),
+    ] = None,
+) -> None:
+    """What N seats need past one machine: load at the peak, Event Hubs throughput units and
+    partitions, Flex instances, storage requests against the account limits, monthly cost."""
+    with _errors():
+        try:
+            if write_doc is not None:
+                text = write_doc.read_text(encoding="utf-8")
+                write_doc.write_text(
+                    capacity_model.fill_blocks(text, capacity_model.doc_blocks()), encoding="utf-8"
+                )
+                console.print(f"rewrote the generated tables of {write_doc}", highlight=False)
+                return
+            base = capacity_model.Assumptions(
+                seats=1,
+                conversations_per_seat_hour=conversations_per_seat_hour,
+                peak_factor=peak_factor,
+                peak_hours_per_month=peak_hours_per_month,
+                micro_events_per_conversation=micro_events_per_conversation,
+                utilisation=utilisation,
+                batch=batch,
+                wait_ms=capacity_model.parse_waits(wait_ms or ()),
+                cpu_factor=cpu_factor,
+                instance_memory_gb=instance_memory_gb,
+                months_of_records=months_of_records,
+                operations_per_micro_event=operations_per_micro_event,
+            )
+            plans = [capacity_model.plan(replace(base, seats=n)) for n in seats]
+            limits = capacity_model.seats_at_limits(base)
+        except (capacity_model.CapacityError, OSError) as e:
+            raise UsageError(str(e)) from e
+    if as_json:
+        _print_json(
+            {
+                "assumptions": asdict(base) | {"seats": seats},
+                "plans": [asdict(p) | {"total_cost": p.total_cost} for p in plans],
+                "seats_at_limits": limits,
+            }
+        )
+        return
+    if markdown:
+        typer.echo(capacity_model.markdown_table(plans))
+        return
+    table = Table(title="capacity at the peak (docs/capacity.md)")
+    table.add_column("")
+    for p in plans:
+        table.add_column(f"{p.seats:,} seats", justify="right")
+    columns = [capacity_model.plan_rows(p) for p in plans]
+    for index, (label, _) in enumerate(columns[0]):
+        table.add_row(label, *(c[index][1] for c in columns))
+    console.print(table)
+    for name, limit in limits.items():
+        console.print(f"{name}: reached at {limit:,} seats", highlight=False)
 
 
 def main() -> None:

@@ -72,3 +72,45 @@ def test_p4_end_to_end_smoke(tmp_path: Path) -> None:
     result = run_bench("bench.p4_end_to_end", tmp_path, "--conversations", "20", "--rate", "20")
     assert result["verified"] is True
     assert isinstance(result["host_rss_peak_mib"], float) and result["host_rss_peak_mib"] > 0
+
+
+@pytest.mark.stack
+def test_p5_partition_smoke_and_the_capacity_model_reproduces_it(tmp_path: Path) -> None:
+    """A tiny P5 run on its own Azurite; the capacity model, given the run's figures, gives
+    the run's modelled throughput back, and the timed requests are the counted ones."""
+    from ops.capacity import RoleCost
+
+    result = run_bench("bench.p5_partition", tmp_path, "--conversations", "60",
+                       "--partitions", "2", "--batch-sizes", "20,50")  # fmt: skip
+    data_set = result["data_set"]
+    assert isinstance(data_set, dict)
+    assert data_set["events_per_delivery"] >= 1  # one event per conversation per request
+    for size in (20, 50):
+        run = result[f"batch_{size}"]
+        assert isinstance(run, dict)
+        micro_events = run["micro_events"]
+        assert micro_events == result["partition_micro_events"]
+        assert micro_events > 0
+        assert run["counts"]["finalized"] > 0  # the timer wrote records
+        assert 0 < run["core_cpu_ms_per_micro_event"] < run["consumer"]["cpu_ms_per_micro_event"]
+        requests = 0
+        for role in ("consumer", "timer"):
+            figures = run[role]
+            cost = RoleCost.from_bench(figures, micro_events)
+            modelled = 1 / cost.seconds_per_micro_event(cost.bench_wait_ms, cpu_factor=1.0)
+            assert modelled == pytest.approx(figures["model_micro_events_per_s"], rel=0.01)
+            # Wall time holds the CPU and the waits, and whatever else the machine did.
+            assert figures["micro_events_per_s"] <= modelled * 1.02
+            counted, timed = figures["storage_operations"], figures["requests"]
+
+            def count(kind: str, timed: dict[str, dict[str, float]] = timed) -> float:
+                return timed.get(kind, {}).get("count", 0)
+
+            assert count("table_transaction") + count("table_write") == counted["table_writes"]
+            assert count("table_read") == counted["table_reads"]
+            assert count("table_query") == counted["table_queries"]
+            assert count("blob_write") == counted["blob_writes"]
+            assert count("blob_read") == counted["blob_reads"]
+            assert sum(cost.requests.values()) * micro_events == pytest.approx(counted["total"])
+            requests += counted["total"]
+        assert run["operations_per_micro_event"] == pytest.approx(requests / micro_events, abs=1e-4)
