@@ -102,10 +102,12 @@ class ConversationState:
     filtered_at_ms: int | None = None
     """When the media filter set this conversation aside instead of writing its first revision
     (`transform.media`); None while it is not set aside."""
-    encoded_events: list[bytes] = field(default_factory=list, repr=False, compare=False)
+    encoded_events: list[str] = field(default_factory=list, repr=False, compare=False)
     """Each event's compact JSON, in `events` order, made once: every commit encodes the whole
     state, and re-serializing every event each time was most of the cost. Rebuilt by
-    `encode_state` when it does not match `events` (after a decode)."""
+    `encode_state` when it does not match `events` (after a decode). Kept as `str`: the bytes
+    `orjson.dumps` returns hold a 4 KiB buffer however short the JSON (a cached state kept
+    ~48 KiB of them), and decoding them is the cheapest right-sized copy."""
 
     def clone(self) -> ConversationState:
         """An independent copy: what a cache keeps of a committed state (events are immutable)."""
@@ -154,7 +156,7 @@ class ConversationState:
             self.duplicate_count += 1
             return False
         if len(self.encoded_events) == len(self.events):
-            self.encoded_events.append(orjson.dumps(event.to_compact()))
+            self.encoded_events.append(_encode_event(event))
         self.events[event.identity] = event
         self.progress.add(event)
         if self.first_seen_at_ms is None:
@@ -291,7 +293,7 @@ def encode_state(state: ConversationState) -> bytes:
         "fp": state.fingerprint,
         "written": state.written_revision,
         "wm": state.watermarks,
-        "ev": orjson.Fragment(b"[" + b",".join(_encoded_events(state)) + b"]"),
+        "ev": orjson.Fragment("[" + ",".join(_encoded_events(state)) + "]"),
     }
     if state.filtered_at_ms is not None:  # only then: unfiltered state keeps its exact bytes
         document["filt"] = state.filtered_at_ms
@@ -301,9 +303,13 @@ def encode_state(state: ConversationState) -> bytes:
     return zlib.compress(encoded, 1)  # level 1: most of the ratio, a third of the time
 
 
-def _encoded_events(state: ConversationState) -> list[bytes]:
+def _encode_event(event: MicroEvent) -> str:
+    return orjson.dumps(event.to_compact()).decode()
+
+
+def _encoded_events(state: ConversationState) -> list[str]:
     if len(state.encoded_events) != len(state.events):
-        state.encoded_events = [orjson.dumps(e.to_compact()) for e in state.events.values()]
+        state.encoded_events = [_encode_event(e) for e in state.events.values()]
     return state.encoded_events
 
 

@@ -3,6 +3,7 @@ states written by the earlier codec (always compressed); a copy of a state is in
 
 from __future__ import annotations
 
+import tracemalloc
 import zlib
 
 import orjson
@@ -75,3 +76,21 @@ def test_a_copy_changes_independently() -> None:
     copy.written_revision = 9
     assert encode_state(state) == before
     assert len(copy.events) == len(state.events) + 1
+
+
+def test_the_encoded_events_a_cached_state_keeps_are_sized_to_their_json() -> None:
+    """A state in the decoded cache keeps each event's JSON; the bytes `orjson.dumps` returns
+    hold a 4 KiB buffer each, which made a cached conversation cost ~50 KiB."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        state = state_with(200)
+        kept = tracemalloc.get_traced_memory()[0] - before
+        after_decode = decode_state(encode_state(state))
+        encode_state(after_decode)  # rebuilds the encoded events of a decoded state
+        rebuilt = tracemalloc.get_traced_memory()[0] - before - kept
+    finally:
+        tracemalloc.stop()
+    json_length = sum(len(e) for e in state.encoded_events)
+    assert len(after_decode.encoded_events) == 200
+    assert kept < 200 * 2_048 and rebuilt < 200 * 2_048, (kept, rebuilt, json_length)
