@@ -14,11 +14,9 @@ from ops.genesys import plan as planning
 from ops.genesys.errors import WrongState
 from ops.genesys.plan import Existing, desired, plan, topic_filters
 from schemas.wire import TOPIC_PREFIX
+from tests.genesys.partner_events import ORG, partner_event
 from transform.normalize import normalize_payload
 from transform.vocabulary import GENESYS_KINDS, is_known_action
-
-ORG = "6f0e4a43-3d9b-4a55-8f0e-2b7f0c1d9a10"
-CONVERSATION = "0b5c5f2e-8a4e-4f0f-9c59-6d2a9f0b7e31"
 
 
 def want(**overrides: str) -> planning.Desired:
@@ -55,29 +53,7 @@ def test_topic_filters_are_every_known_kind_in_genesys_form() -> None:
 @pytest.mark.parametrize("topic", topic_filters())
 def test_every_subscribed_topic_is_a_known_kind_to_the_transform(topic: str) -> None:
     """An event of each subscribed topic, as EventBridge delivers it, is one known micro-event."""
-    payload = {
-        "version": "0",
-        "id": "a1b2c3d4-0000-4000-8000-000000000001",
-        "detail-type": topic,
-        "source": planning.partner_event_source_name(ORG, planning.DEFAULT_SUFFIX),
-        "account": "123456789012",
-        "time": "2026-03-01T10:00:00Z",
-        "region": "eu-west-1",
-        "resources": [],
-        "detail": {
-            "topicName": topic.replace("{id}", CONVERSATION),
-            "version": "2",
-            "eventBody": {
-                "eventTime": 1772359200000,
-                "conversationId": CONVERSATION,
-                "participantId": "p-1",
-                "sessionId": "s-1",
-                "mediaType": "VOICE",
-            },
-            "metadata": {"CorrelationId": "c-1"},
-            "timestamp": "2026-03-01T10:00:00.000Z",
-        },
-    }
+    payload = partner_event(topic=topic)
     events, rejection = normalize_payload(payload)
     assert rejection is None
     assert len(events) == 1
