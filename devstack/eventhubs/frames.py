@@ -137,22 +137,35 @@ def pad_frame(frame: Buffer) -> bytes:
     )
 
 
-class _FrameSplitter:
+class _Reassembly:
+    """The bytes of a unit that has not completed yet, kept across reads."""
+
+    def __init__(self, needed: int) -> None:
+        self._rest = bytearray()  # the start of an incomplete unit
+        self._needed = needed  # bytes `_rest` must reach before that unit can complete
+
+    def _joined(self, data: bytes) -> bytes | None:
+        """What to scan: the kept bytes and `data`; None while still inside one unit."""
+        if not self._rest:
+            return data
+        self._rest += data
+        if len(self._rest) < self._needed:
+            return None
+        buf = bytes(self._rest)
+        self._rest.clear()
+        return buf
+
+
+class _FrameSplitter(_Reassembly):
     """Cuts a byte stream into protocol headers and complete frames."""
 
     def __init__(self) -> None:
-        self._rest = bytearray()  # the start of an incomplete unit
-        self._needed = 8  # bytes `_rest` must reach before a unit can complete
+        super().__init__(needed=8)
 
     def split(self, data: bytes) -> list[bytes]:
-        if self._rest:
-            self._rest += data
-            if len(self._rest) < self._needed:
-                return []
-            buf = bytes(self._rest)
-            self._rest.clear()
-        else:
-            buf = data
+        buf = self._joined(data)
+        if buf is None:
+            return []
         units: list[bytes] = []
         pos = 0
         size = 8
@@ -181,7 +194,7 @@ class ProtocolViolation:
     description: str
 
 
-class _InboundSplitter:
+class _InboundSplitter(_Reassembly):
     """Cuts the client's byte stream into protocol headers and frames, and checks both.
 
     The stream must open with a protocol header; after the client's SASL frames the AMQP header
@@ -190,24 +203,18 @@ class _InboundSplitter:
     """
 
     def __init__(self, max_frame_size: int) -> None:
+        super().__init__(needed=1)
         self.max_frame_size = max_frame_size
         self.violation: ProtocolViolation | None = None
-        self._rest = bytearray()  # the start of an incomplete unit
-        self._needed = 1  # bytes `_rest` must reach before that unit can complete
         self._started = False  # a protocol header was accepted
         self._header_allowed = True  # at the start, and after a SASL frame
 
     def split(self, data: bytes) -> list[bytes]:
         if self.violation is not None:
             return []
-        if self._rest:
-            self._rest += data
-            if len(self._rest) < self._needed:
-                return []  # still inside one unit: nothing to look at yet
-            buf = bytes(self._rest)
-            self._rest.clear()
-        else:
-            buf = data
+        buf = self._joined(data)
+        if buf is None:
+            return []
         units: list[bytes] = []
         pos = 0
         needed = 1

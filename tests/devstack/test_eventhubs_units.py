@@ -18,6 +18,7 @@ from azure.eventhub._pyamqp.endpoints import Source, Target
 from azure.eventhub._pyamqp.message import BatchMessage, Message, Properties
 from azure.eventhub._pyamqp.performatives import (
     AttachFrame,
+    CloseFrame,
     DetachFrame,
     DispositionFrame,
     OpenFrame,
@@ -234,6 +235,16 @@ def test_inbound_scanner_lowers_max_frame_size_and_reads_formats_and_capabilitie
     assert scanner.message_format("sender", b"\x00\x00\x00\x80") == messages.BATCH_MESSAGE_FORMAT
     assert scanner.message_format("sender", b"\x00\x00\x00\x80") == 0  # consumed
     assert scanner.desired_capabilities("receiver") == frozenset({"com.microsoft:x"})
+
+
+def test_inbound_scanner_passes_the_same_bytes_whatever_the_reads() -> None:
+    """Headers and frames cut at every byte come out whole, in order, and unchanged."""
+    close = _sdk_frame(CloseFrame(None))
+    stream = b"AMQP\x00\x01\x00\x00" + close + close
+    scanner = frames.InboundScanner()
+    out = b"".join(scanner.feed(stream[i : i + 1]) for i in range(len(stream)))
+    assert out == stream
+    assert scanner.violation is None
 
 
 # ------------------------------------------------------------------------------ messages
