@@ -138,7 +138,13 @@ def test_a_relay_run_filters_media_dead_letters_foreign_topics_and_answers_heart
     summary = report["verify"]["summary"]
     kept = counts["conversations"] - counts["filtered"]["conversations"]
     assert counts["filtered"]["conversations"] > 0 and kept > 0
-    assert summary["records"] == {"matched": kept, "mismatched": 0, "missing": 0, "unexpected": 0}
+    assert summary["records"] == {
+        "matched": kept,
+        "mismatched": 0,
+        "missing": 0,
+        "unexpected": 0,
+        "undelivered": 0,
+    }
     letters = summary["dead_letters"]
     assert letters["expected"] == counts["malformed"]["by_kind"]["unsupported-topic"] > 0
     assert (letters["matched"], letters["missing"], letters["unexpected"]) == (
@@ -179,7 +185,13 @@ def test_a_chaos_run_with_a_host_kill_and_an_emulator_outage_verifies_exactly(
     assert all(f["recovered_at"] for f in report["faults"])
     assert report["send"]["retries"] > 0 and report["send"]["gave_up"] == 0
     summary = report["verify"]["summary"]
-    assert summary["records"] == {"matched": 40, "mismatched": 0, "missing": 0, "unexpected": 0}
+    assert summary["records"] == {
+        "matched": 40,
+        "mismatched": 0,
+        "missing": 0,
+        "unexpected": 0,
+        "undelivered": 0,
+    }
     assert summary["dead_letters"]["missing"] == 0 and summary["dead_letters"]["unexpected"] == 0
     assert report["stack"].startswith("private stack")
     assert not (out / "stack" / "pids").exists() or not list((out / "stack" / "pids").iterdir())
