@@ -5,9 +5,10 @@ all the naive script reads) and write one JSON file per conversation. Measured t
 of `--repeat` runs, at 1x, 2x and 4x the work (cost must grow linearly):
 
 - whole process: wall seconds of `python bench/naive_replay.py IN OUT` against
-  `python -m transform replay IN --out OUT` (interpreter start and imports included);
+  `python -m transform replay IN --out OUT` (interpreter start and imports included), as a user
+  runs it (its default `--workers`: this machine's cores) and with `--workers 1`;
 - in-process: CPU seconds of the naive `main()` against `transform.__main__`'s replay and
-  output writing, in this process.
+  output writing with one worker, in this process (one core against one core).
 
 With `--instructions`, the whole-process runs at 1x are also counted by valgrind's cachegrind
 (instructions are repeatable whatever else the machine does; seconds are not). Both write their
@@ -33,7 +34,7 @@ from typing import Any
 
 from bench import naive_replay
 from bench.common import ROOT, generated_input, write_result
-from transform.__main__ import replay_into_folder
+from transform.__main__ import DEFAULT_WORKERS, replay_into_folder
 
 PYTHON = sys.executable
 SEED = 20261124
@@ -58,8 +59,9 @@ def naive_command(data: Path, scratch: Path) -> list[str]:
     return [PYTHON, "bench/naive_replay.py", str(data), str(_fresh(scratch / "naive"))]
 
 
-def replay_command(data: Path, scratch: Path) -> list[str]:
-    return [PYTHON, "-m", "transform", "replay", str(data), "--out", str(_fresh(scratch / "r"))]
+def replay_command(data: Path, scratch: Path, workers: int = DEFAULT_WORKERS) -> list[str]:
+    out = str(_fresh(scratch / "r"))
+    return [PYTHON, "-m", "transform", "replay", str(data), "--out", out, f"--workers={workers}"]
 
 
 def _wall(command: list[str]) -> float:
@@ -82,11 +84,15 @@ def _compared(naive: float, replay: float) -> dict[str, float]:
     }
 
 
-def whole_process(data: Path, scratch: Path, repeat: int) -> dict[str, float]:
-    """Best wall seconds of each script as a process of its own."""
+def whole_process(data: Path, scratch: Path, repeat: int) -> dict[str, Any]:
+    """Best wall seconds of each script as a process of its own: the replay as a user runs it
+    (its default worker count) and on one worker."""
     naive = _best(repeat, lambda: _wall(naive_command(data, scratch)))
     replay = _best(repeat, lambda: _wall(replay_command(data, scratch)))
-    return _compared(naive, replay)
+    one = _best(repeat, lambda: _wall(replay_command(data, scratch, workers=1)))
+    compared: dict[str, Any] = {"workers": DEFAULT_WORKERS, **_compared(naive, replay)}
+    compared |= {"replay_one_worker_s": round(one, 3), "ratio_one_worker": round(naive / one, 3)}
+    return compared
 
 
 def in_process(data: Path, scratch: Path, repeat: int) -> dict[str, float]:
@@ -110,9 +116,10 @@ def _instructions(command: list[str]) -> int:
 
 
 def instructions(data: Path, scratch: Path) -> dict[str, int]:
-    """Instructions of each whole process, counted by cachegrind."""
+    """Instructions of each whole process, counted by cachegrind (the replay on one worker:
+    cachegrind counts the process it starts, not its children)."""
     naive = _instructions(naive_command(data, scratch))
-    replay = _instructions(replay_command(data, scratch))
+    replay = _instructions(replay_command(data, scratch, workers=1))
     return {"naive": naive, "replay": replay, "ratio_x1000": naive * 1000 // replay}
 
 

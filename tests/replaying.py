@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import BinaryIO
 
 from adapters.memory import (
@@ -12,7 +13,7 @@ from adapters.memory import (
 )
 from schemas.timestamps import ms_to_datetime
 from transform.media import ALL_MEDIA, MediaFilter
-from transform.replay import ReplayPorts, replay
+from transform.replay import ReplayPorts, Shard, replay
 from transform.service import Counts
 from transform.state import Timing
 
@@ -25,11 +26,38 @@ def replay_in_memory(
     records: InMemoryRecordSink | None = None,
     media: MediaFilter = ALL_MEDIA,
     store: InMemoryStateStore | None = None,
+    shards: int = 1,
 ) -> tuple[InMemoryRecordSink, InMemoryDeadLetterSink, Counts]:
-    """Replay `stream`; the records, the dead letters and the counts."""
+    """Replay `stream`; the records, the dead letters and the counts.
+
+    With `shards` > 1 the replay runs once per share of the conversations, one after the other,
+    each on a store and a clock of its own (as `--workers` runs them in processes of their own)
+    and all into the same sinks; the counts are summed.
+    """
     records = InMemoryRecordSink() if records is None else records
     dead_letters = InMemoryDeadLetterSink()
-    store = InMemoryStateStore() if store is None else store
-    ports = ReplayPorts(store, records, dead_letters, ManualClock(ms_to_datetime(0)))
-    counts = replay(stream, ports, batch_size=batch_size, timing=timing, media=media)
+    if shards == 1:
+        store = InMemoryStateStore() if store is None else store
+        ports = ReplayPorts(store, records, dead_letters, ManualClock(ms_to_datetime(0)))
+        counts = replay(stream, ports, batch_size=batch_size, timing=timing, media=media)
+        return records, dead_letters, counts
+    if store is not None:
+        raise ValueError("a sharded replay makes a store per share")
+    data = stream.read()
+    counts = Counts()
+    for index in range(shards):
+        ports = ReplayPorts(
+            InMemoryStateStore(), records, dead_letters, ManualClock(ms_to_datetime(0))
+        )
+        shard = Shard(index, shards)
+        counts.add(
+            replay(
+                io.BytesIO(data),
+                ports,
+                batch_size=batch_size,
+                timing=timing,
+                media=media,
+                shard=shard,
+            )
+        )
     return records, dead_letters, counts

@@ -1,15 +1,22 @@
-"""`python -m transform replay INPUT.jsonl --out DIR [--batch-size N]` (SPEC 9).
+"""`python -m transform replay INPUT.jsonl --out DIR [--batch-size N] [--workers N]` (SPEC 9).
 
 The one place in the core that wires adapters: the replay runs on the in-memory twins of the
 storage ports and a manual clock (SPEC 9: no Azure at all), and reads `RECORD_PII` /
 `RECORD_PII_KEY` through `adapters.settings` like the function app does: from the environment,
 or from `--record-pii` and `--record-pii-key-file` (a file, so the key never sits on a command
 line or in shell history).
+
+With more than one worker the conversations are split into disjoint shares (`transform.replay.
+Shard`), one process each: every worker reads the whole input and writes its own records, the
+parent writes the dead letters and the summary. The output is the same whatever the count.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, TextIO
 
@@ -23,10 +30,19 @@ from adapters.memory import (
     ManualClock,
 )
 from adapters.settings import PiiSettings, SettingsError
+from schemas.record import DeadLetter
 from schemas.timestamps import ms_to_datetime
 from transform.media import ALL_MEDIA, MediaFilter
 from transform.pii import PiiPolicy, RecordPii
-from transform.replay import ReplayPorts, replay, write_output
+from transform.replay import (
+    ReplayPorts,
+    Shard,
+    prepare_output,
+    replay,
+    write_dead_letters,
+    write_records,
+)
+from transform.service import Counts
 from transform.state import DEFAULT_GRACE_SECONDS, DEFAULT_IDLE_SECONDS, Timing
 
 app = typer.Typer(help="The transform core's command line.", no_args_is_help=True)
@@ -34,6 +50,8 @@ app = typer.Typer(help="The transform core's command line.", no_args_is_help=Tru
 REPLAY_CACHE = 1_000_000
 """Decoded states the replay's store keeps: all of them, short of a million (it holds every
 state in memory anyway; a cache miss would decode)."""
+
+DEFAULT_WORKERS = min(8, multiprocessing.cpu_count())
 
 
 @app.callback()
@@ -79,6 +97,16 @@ def replay_command(
             "(INGEST_MEDIA_TYPES; empty: all)",
         ),
     ] = "",
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="processes, each applying a share of the conversations (same output for any "
+            "count); default: this machine's cores, at most 8",
+        ),
+    ] = DEFAULT_WORKERS,
 ) -> None:
     """Replay deliveries through the exact consumer logic with in-memory storage."""
     timing = Timing.from_seconds(grace_seconds, idle_seconds)
@@ -100,7 +128,50 @@ def replay_command(
         timing=timing,
         pii=pii.policy,
         media=media,
+        workers=workers,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What one replay worker is given (picklable: it may cross to another process)."""
+
+    input_path: Path
+    out: Path
+    batch_size: int
+    timing: Timing | None
+    pii: PiiPolicy | None
+    media: MediaFilter
+    shard: Shard | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Share:
+    """What one replay worker gives back; its records are already in the output folder."""
+
+    records: int
+    dead_letters: list[DeadLetter]
+    counts: Counts
+
+
+def _replay_share(job: _Job) -> _Share:
+    """Replay `job.shard`'s conversations on the in-memory twins and write their records."""
+    records = InMemoryRecordSink()
+    dead_letters = InMemoryDeadLetterSink()
+    store = InMemoryStateStore(cache_size=REPLAY_CACHE)
+    ports = ReplayPorts(store, records, dead_letters, ManualClock(ms_to_datetime(0)))
+    with job.input_path.open("rb") as stream:
+        counts = replay(
+            stream,
+            ports,
+            batch_size=job.batch_size,
+            timing=job.timing,
+            pii=job.pii,
+            media=job.media,
+            shard=job.shard,
+        )
+    write_records(job.out, records.records)
+    return _Share(len(records.records), list(dead_letters.letters.values()), counts)
 
 
 def replay_into_folder(
@@ -112,16 +183,30 @@ def replay_into_folder(
     timing: Timing | None = None,
     pii: PiiPolicy | None = None,
     media: MediaFilter = ALL_MEDIA,
+    workers: int = 1,
 ) -> None:
     """Replay a file on the in-memory twins, write the output folder and a JSON summary."""
-    records = InMemoryRecordSink()
-    dead_letters = InMemoryDeadLetterSink()
-    store = InMemoryStateStore(cache_size=REPLAY_CACHE)
-    ports = ReplayPorts(store, records, dead_letters, ManualClock(ms_to_datetime(0)))
-    with input_path.open("rb") as stream:
-        counts = replay(stream, ports, batch_size=batch_size, timing=timing, pii=pii, media=media)
-    write_output(out, records.records, dead_letters.letters.values())
-    summary = {"records": len(records.records), "dead_letters": len(dead_letters.letters)}
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    prepare_output(out)
+    jobs = [
+        _Job(input_path, out, batch_size, timing, pii, media, None if workers == 1 else shard)
+        for shard in (Shard(index, workers) for index in range(workers))
+    ]
+    if workers == 1:
+        shares = [_replay_share(jobs[0])]
+    else:
+        # fork shares the imports (a spawned worker would import everything again), but is
+        # only safe in a process with no other thread: the command line has none.
+        method = "fork" if threading.active_count() == 1 else "spawn"
+        with multiprocessing.get_context(method).Pool(workers) as pool:
+            shares = pool.map(_replay_share, jobs, chunksize=1)
+    counts = Counts()
+    for share in shares:
+        counts.add(share.counts)
+    letters = [letter for share in shares for letter in share.dead_letters]
+    write_dead_letters(out, letters)
+    summary = {"records": sum(share.records for share in shares), "dead_letters": len(letters)}
     summary |= counts.as_dict()
     summary_to.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
 

@@ -59,11 +59,11 @@ def _sha(parts: list[bytes]) -> str:
     return digest.hexdigest()
 
 
-def digests(data: bytes, batch_size: int) -> dict[str, Any]:
+def digests(data: bytes, batch_size: int, *, shards: int = 1) -> dict[str, Any]:
     """Digests of every revision, the latest records, the dead letters and the counts."""
     sink = _EveryRevision()  # the replay's record port: it sees every revision written
     records, dead_letters, counts = replay_in_memory(
-        io.BytesIO(data), batch_size=batch_size, records=sink
+        io.BytesIO(data), batch_size=batch_size, records=sink, shards=shards
     )
     revisions = sorted(sink.written)
     latest = [

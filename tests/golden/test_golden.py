@@ -26,3 +26,11 @@ def test_replay_output_is_unchanged(name: str, batch_size: int) -> None:
     expected = EXPECTED[f"{name}/batch-{batch_size}"]
     assert expected["records"] > 0
     assert digests(read_input(data_sets()[name]), batch_size) == expected
+
+
+@pytest.mark.parametrize(("name", "batch_size"), CASES, ids=[f"{n}-{s}" for n, s in CASES])
+def test_replay_split_into_shares_gives_the_same_output(name: str, batch_size: int) -> None:
+    """`--workers 3`: three shares of the conversations, each replayed on its own, together
+    write exactly what one replay writes (records, every revision, dead letters, counts)."""
+    expected = EXPECTED[f"{name}/batch-{batch_size}"]
+    assert digests(read_input(data_sets()[name]), batch_size, shards=3) == expected

@@ -1,0 +1,74 @@
+"""`python -m transform replay --workers N`: the same output folder and summary for any N."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.golden.outputs import data_sets, read_input
+from transform.deadletters import whole_delivery_letter
+from transform.replay import Shard, write_dead_letters
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _replay(data: Path, out: Path, workers: int) -> tuple[dict[str, bytes], dict[str, int]]:
+    command = [sys.executable, "-m", "transform", "replay", str(data), "--out", str(out)]
+    done = subprocess.run(
+        [*command, "--batch-size", "7", "--workers", str(workers)],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
+    files = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    return files, orjson.loads(done.stdout)
+
+
+def test_workers_in_processes_of_their_own_write_what_one_process_writes(tmp_path: Path) -> None:
+    data = tmp_path / "chaos.jsonl"
+    data.write_bytes(read_input(data_sets()["chaos"]))
+    one, one_summary = _replay(data, tmp_path / "one", 1)
+    three, three_summary = _replay(data, tmp_path / "three", 3)
+    assert one_summary["records"] > 100 and one_summary["dead_letters"] > 10
+    assert three_summary == one_summary
+    assert sorted(three) == sorted(one)
+    assert three == one
+
+
+def test_dead_letters_are_written_in_input_line_order(tmp_path: Path) -> None:
+    """As a batch writes them, a parked delivery (line 2) follows a rejection (line 5)."""
+    made = [
+        whole_delivery_letter(b"x", {"line": line}, reason=reason, error="e", received_at_ms=0)
+        for line, reason in [(5, "a"), (2, "b"), (5, "c"), (1, "d")]
+    ]
+    write_dead_letters(tmp_path, made)
+    written = [
+        orjson.loads(line)
+        for line in (tmp_path / "deadletter.jsonl").read_bytes().split(b"\n")
+        if line
+    ]
+    assert [(w["source"]["line"], w["reason"]) for w in written] == [
+        (1, "d"),
+        (2, "b"),
+        (5, "a"),
+        (5, "c"),
+    ]
+
+
+def test_every_conversation_belongs_to_exactly_one_share() -> None:
+    ids = [f"conversation-{n}" for n in range(500)] + ["", "é\u00e9", "\ud800 lone surrogate"]
+    for count in (1, 2, 3, 8):
+        owners = [[Shard(i, count).owns(key) for i in range(count)] for key in ids]
+        assert all(sum(row) == 1 for row in owners)
+        if count > 1:  # and the shares are not all the same one
+            assert len({row.index(True) for row in owners}) == count
+
+
+@pytest.mark.parametrize(("index", "count"), [(-1, 2), (2, 2), (0, 0)])
+def test_a_share_outside_its_count_is_refused(index: int, count: int) -> None:
+    with pytest.raises(ValueError, match="needs 0 <= index < count"):
+        Shard(index, count)
