@@ -213,13 +213,10 @@ def test_retry_options_and_bindings_become_the_hosts_definition() -> None:
             retry_strategy="fixed_delay", max_retry_count=3, delay_interval=timedelta(seconds=1)
         ),
     )
-    definition = function_definition(metadata, ECHO_APP)
+    definition = function_definition(metadata)
     assert definition.retry == RetryPolicy("fixed_delay", 3, delay_interval=timedelta(seconds=1))
     assert (definition.function_id, definition.trigger_argument) == ("id-1", "events")
-    assert (
-        function_definition(protos.RpcFunctionMetadata(raw_bindings=bindings), ECHO_APP).retry
-        is None
-    )
+    assert function_definition(protos.RpcFunctionMetadata(raw_bindings=bindings)).retry is None
 
 
 def test_apps_the_host_cannot_run_fail_clearly(tmp_path: Path) -> None:
@@ -233,9 +230,7 @@ def test_apps_the_host_cannot_run_fail_clearly(tmp_path: Path) -> None:
 
     raw = '{"type": "queueTrigger", "name": "m", "direction": "IN", "queueName": "q"}'
     with pytest.raises(IndexingError, match="queueTrigger"):
-        function_definition(
-            protos.RpcFunctionMetadata(name="on_queue", raw_bindings=[raw]), tmp_path
-        )
+        function_definition(protos.RpcFunctionMetadata(name="on_queue", raw_bindings=[raw]))
     missing = load_in_runtime(tmp_path / "missing")
     assert missing.returncode == 1 and "not found" in missing.stderr
 
