@@ -228,9 +228,13 @@ def test_apps_the_host_cannot_run_fail_clearly(tmp_path: Path) -> None:
     )
     from devstack.host.rpc import protos
 
-    raw = '{"type": "queueTrigger", "name": "m", "direction": "IN", "queueName": "q"}'
+    # The runtime accepts a queue trigger; the host refuses it when it reads the metadata.
+    loaded = load_in_runtime(tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    (on_queue,) = json.loads(loaded.stdout)["functions"]
+    raw = [json.dumps(binding) for binding in on_queue["bindings"]]
     with pytest.raises(IndexingError, match="queueTrigger"):
-        function_definition(protos.RpcFunctionMetadata(name="on_queue", raw_bindings=[raw]))
+        function_definition(protos.RpcFunctionMetadata(name=on_queue["name"], raw_bindings=raw))
     missing = load_in_runtime(tmp_path / "missing")
     assert missing.returncode == 1 and "not found" in missing.stderr
 
