@@ -22,6 +22,7 @@ from adapters.settings import (
     read_local_settings,
 )
 from devstack.errors import SettingError
+from devstack.eventhubs.auth import DEFAULT_KEY, DEFAULT_KEY_NAME
 
 __all__ = [
     "DEFAULT_AMQP_PORT",
@@ -63,11 +64,12 @@ LOCAL_SETTINGS_EXAMPLE_FILE = "local.settings.example.json"
 
 
 def eventhubs_emulator_connection_string(port: int = DEFAULT_AMQP_PORT) -> str:
-    """The official emulator connection string, with the port only when it is not 5672."""
+    """The official emulator connection string (the key the emulator checks by default), with
+    the port only when it is not 5672."""
     endpoint = "sb://localhost" if port == DEFAULT_AMQP_PORT else f"sb://localhost:{port}"
     return (
-        f"Endpoint={endpoint};SharedAccessKeyName=RootManageSharedAccessKey;"
-        "SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;"
+        f"Endpoint={endpoint};SharedAccessKeyName={DEFAULT_KEY_NAME};"
+        f"SharedAccessKey={DEFAULT_KEY};UseDevelopmentEmulator=true;"
     )
 
 

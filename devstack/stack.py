@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -231,10 +231,6 @@ class Stack:
         return self.parts.logs_dir
 
     @property
-    def pid_dir(self) -> Path:
-        return self.parts.pid_dir
-
-    @property
     def storage_connection_string(self) -> str:
         return self.azurite.connection_string
 
@@ -247,9 +243,6 @@ class Stack:
 
     def log_file(self, part: str) -> Path:
         return self.parts.log_file(part)
-
-    def host_status_file(self, instance: int) -> Path:
-        return self.hosts.status_file(instance)
 
     @property
     def eventhubs_config(self) -> Path:
@@ -399,9 +392,6 @@ class Stack:
     def _save_state(self) -> None:
         state = self.state_dir / STATE_FILE
         state.write_text(json.dumps(self.options.to_json(), indent=1), encoding="utf-8")
-
-    def iter_logs(self) -> Iterator[Path]:
-        yield from sorted(self.logs_dir.glob("*.log"))
 
     def with_options(self, **changes: Any) -> Stack:
         """A copy of this stack with some options changed (same root and state dir)."""

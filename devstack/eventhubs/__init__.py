@@ -15,7 +15,8 @@ on the health port (`GET /health`, JSON with hubs and partitions).
 Modules, outside in: `server` (process), `connection` (proton engine per socket), `links`
 (cbs, management, producer, consumer handlers), `frames` (the frame fixes the SDK needs),
 `broker` (hubs, receivers, owner levels), `storage` (durable partition logs), `messages`
-(annotation stamping), `positions`, `config`, `amqp_codec`, `health`.
+(annotation stamping), `auth` (shared access signatures and claims), `management` ($cbs and
+$management answers), `positions`, `addresses`, `config`, `amqp_codec`, `health`.
 """
 
 from devstack.eventhubs.health import wait_healthy

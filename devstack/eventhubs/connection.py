@@ -49,10 +49,10 @@ class AmqpConnection(asyncio.Protocol):
         self,
         broker: Broker,
         on_closed: Callable[[AmqpConnection], None],
-        access_key: SharedAccessKey | None = None,
+        access_key: SharedAccessKey,
     ) -> None:
         self.broker = broker
-        self.access_key = access_key or SharedAccessKey()
+        self.access_key = access_key
         self.claims = Claims()  # what this connection's put-tokens granted
         self.scanner = InboundScanner(max_frame_size=SERVER_MAX_FRAME_SIZE)
         self._on_closed = on_closed

@@ -157,7 +157,7 @@ class _Reassembly:
 
 
 class _FrameSplitter(_Reassembly):
-    """Cuts a byte stream into protocol headers and complete frames."""
+    """Cuts proton's outbound byte stream into protocol headers and complete frames."""
 
     def __init__(self) -> None:
         super().__init__(needed=8)
@@ -173,7 +173,8 @@ class _FrameSplitter(_Reassembly):
             if buf[pos : pos + 4] == PROTOCOL_HEADER_PREFIX:
                 size = 8
             else:
-                # A malformed size below 8 is passed on so proton closes the connection.
+                # Proton writes well-formed frames; `max` only guarantees progress (client
+                # bytes are checked by `_InboundSplitter`).
                 size = max(8, FRAME_HEADER.unpack_from(buf, pos)[0])
             if len(buf) - pos < size:
                 break

@@ -66,6 +66,8 @@ def fetch_health(host: str, port: int, timeout: float = 2.0) -> dict[str, Any]:
         connection.request("GET", HEALTH_PATH)
         response = connection.getresponse()
         body = response.read()
+    except http.client.HTTPException as e:  # something else on the port, or a cut answer
+        raise ValueError(f"health endpoint did not answer HTTP: {e!r}") from e
     finally:
         connection.close()
     if response.status != 200:

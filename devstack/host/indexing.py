@@ -11,7 +11,6 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from devstack.errors import IndexingError
@@ -54,9 +53,7 @@ class FunctionDefinition:
     name: str
     function_id: str
     trigger: dict[str, Any]
-    bindings: tuple[dict[str, Any], ...]
     retry: RetryPolicy | None
-    directory: Path
 
     @property
     def trigger_type(self) -> str:
@@ -106,7 +103,7 @@ def _check_supported(name: str, trigger: dict[str, Any], bindings: list[dict[str
             raise IndexingError(msg)
 
 
-def function_definition(metadata: Any, app_dir: Path) -> FunctionDefinition:
+def function_definition(metadata: Any) -> FunctionDefinition:
     """What the host needs of one function, from its RpcFunctionMetadata."""
     name = str(metadata.name)
     bindings = [json.loads(raw) for raw in metadata.raw_bindings]
@@ -121,7 +118,5 @@ def function_definition(metadata: Any, app_dir: Path) -> FunctionDefinition:
         name=name,
         function_id=str(metadata.function_id),
         trigger=trigger,
-        bindings=tuple(bindings),
         retry=retry_policy(metadata),
-        directory=app_dir,
     )

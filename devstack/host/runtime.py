@@ -184,7 +184,7 @@ class FunctionsHost:
             self._load_settings()
             config = load_host_config(self.options.app_dir)
             metadata = await self.worker.load()
-            indexed = [function_definition(m, self.options.app_dir) for m in metadata]
+            indexed = [function_definition(m) for m in metadata]
             disabled = {f.name for f in indexed if is_disabled(f.name, os.environ)}
             self.functions = [f for f in indexed if f.name not in disabled]
             for name in sorted(disabled):

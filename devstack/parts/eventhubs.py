@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
-
 from devstack.errors import PartStartError
+from devstack.eventhubs.health import fetch_health
 from devstack.parts.processes import PartProcesses, ServicePart
 from devstack.processes import ProcessSpec
 from devstack.settings import LOOPBACK, eventhubs_emulator_connection_string
@@ -35,12 +34,10 @@ class EventHubsPart(ServicePart):
 
     def healthy(self) -> bool:
         try:
-            answer = httpx.get(
-                f"http://{LOOPBACK}:{self.health_port}/health", timeout=PROBE_TIMEOUT_S
-            )
-        except httpx.HTTPError:
+            fetch_health(LOOPBACK, self.health_port, timeout=PROBE_TIMEOUT_S)
+        except (OSError, ValueError):
             return False
-        return answer.status_code == 200
+        return True
 
     def start(self) -> float:
         """Start the emulator unless running; seconds to healthy."""

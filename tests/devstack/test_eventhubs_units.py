@@ -810,7 +810,7 @@ def test_claims_cover_entities_below_until_they_expire() -> None:
     assert not claims.allow(("hub", "consumergroups", "cg1", "partitions", "1"), _NOW)
 
 
-def test_cbs_grants_valid_tokens_and_refuses_others_with_401(tmp_path: Path) -> None:
+def test_cbs_grants_valid_tokens_and_refuses_others_with_401() -> None:
     claims = auth.Claims()
     request = {"operation": "put-token", "name": "sb://localhost/hub", "type": auth.SAS_TOKEN_TYPE}
     assert management.answer_cbs(request, _token(), _KEY, claims, _NOW).status_code == 202

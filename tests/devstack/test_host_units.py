@@ -213,13 +213,10 @@ def test_retry_options_and_bindings_become_the_hosts_definition() -> None:
             retry_strategy="fixed_delay", max_retry_count=3, delay_interval=timedelta(seconds=1)
         ),
     )
-    definition = function_definition(metadata, ECHO_APP)
+    definition = function_definition(metadata)
     assert definition.retry == RetryPolicy("fixed_delay", 3, delay_interval=timedelta(seconds=1))
     assert (definition.function_id, definition.trigger_argument) == ("id-1", "events")
-    assert (
-        function_definition(protos.RpcFunctionMetadata(raw_bindings=bindings), ECHO_APP).retry
-        is None
-    )
+    assert function_definition(protos.RpcFunctionMetadata(raw_bindings=bindings)).retry is None
 
 
 def test_apps_the_host_cannot_run_fail_clearly(tmp_path: Path) -> None:
@@ -231,11 +228,13 @@ def test_apps_the_host_cannot_run_fail_clearly(tmp_path: Path) -> None:
     )
     from devstack.host.rpc import protos
 
-    raw = '{"type": "queueTrigger", "name": "m", "direction": "IN", "queueName": "q"}'
+    # The runtime accepts a queue trigger; the host refuses it when it reads the metadata.
+    loaded = load_in_runtime(tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    (on_queue,) = json.loads(loaded.stdout)["functions"]
+    raw = [json.dumps(binding) for binding in on_queue["bindings"]]
     with pytest.raises(IndexingError, match="queueTrigger"):
-        function_definition(
-            protos.RpcFunctionMetadata(name="on_queue", raw_bindings=[raw]), tmp_path
-        )
+        function_definition(protos.RpcFunctionMetadata(name=on_queue["name"], raw_bindings=raw))
     missing = load_in_runtime(tmp_path / "missing")
     assert missing.returncode == 1 and "not found" in missing.stderr
 
