@@ -652,10 +652,10 @@ def seats_at_limits(
         f"partitions ({limits.template_partitions}, the template's)": int(
             limits.template_partitions * one.partition_micro_events_per_s * u / me
         ),
-        "partitions (32 consumers)": int(
+        f"partitions ({limits.max_partitions} consumers)": int(
             limits.max_partitions * one.partition_micro_events_per_s * u / me
         ),
-        "throughput units (40)": int(
+        f"throughput units ({limits.max_tus})": int(
             min(
                 limits.max_tus * limits.tu_events_per_s * u / events,
                 limits.max_tus * limits.tu_mb_per_s * u / mb,
@@ -665,10 +665,10 @@ def seats_at_limits(
         f"Table shards ({limits.state_shards})": int(
             limits.state_shards * limits.table_partition_entities_per_s * u / (me * entities)
         ),
-        "Table shards (32)": int(
+        f"Table shards ({limits.max_partitions})": int(
             limits.max_partitions * limits.table_partition_entities_per_s * u / (me * entities)
         ),
-        "state account (20,000 requests/s)": int(
+        f"state account ({limits.account_requests_per_s:,.0f} requests/s)": int(
             limits.account_requests_per_s * u / (me * one.operations_per_micro_event)
         ),
     }
