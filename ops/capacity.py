@@ -240,6 +240,9 @@ class Limits:
     state_shards: int = _figure(4, "shards", "adapters/entity.py STATE_SHARDS (new tables)")
     timer_period_s: float = _figure(30, "s", "functions/transform.py DEFAULT_TIMER_SCHEDULE")
     probe_period_s: float = _figure(60, "s", "functions/telemetry.py probe, every minute")
+    state_retention_days: float = _figure(
+        7, "days", "transform/state.py DEFAULT_RETENTION_DAYS (`STATE_RETENTION_DAYS`)"
+    )
     max_event_batch: int = _figure(256, "events", "host.json maxEventBatchSize")
     min_event_batch: int = _figure(32, "events", "host.json minEventBatchSize")
     max_wait_s: float = _figure(2, "s", "host.json maxWaitTime")
@@ -613,8 +616,8 @@ def monthly_cost(
     blob_writes = month_me * scale * by_kind["blob_write"]
     blob_reads = month_me * scale * by_kind["blob_read"]
     host_writes = batches + SECONDS_PER_MONTH * partitions / limits.ownership_renewal_s
-    retained_days = 7.0  # STATE_RETENTION_DAYS: a state row lives this long after its last write
-    state_gb = month_conversations * retained_days / 30 * m.state_bytes / 1e9
+    # A state row lives this long after its last write.
+    state_gb = month_conversations * limits.state_retention_days / 30 * m.state_bytes / 1e9
     records_gb = month_conversations * a.months_of_records * m.record_bytes / 1e9
     return {
         "event_hubs_throughput_units": throughput_units * HOURS_PER_MONTH * prices.tu_hour,
@@ -649,10 +652,10 @@ def seats_at_limits(
         f"partitions ({limits.template_partitions}, the template's)": int(
             limits.template_partitions * one.partition_micro_events_per_s * u / me
         ),
-        "partitions (32 consumers)": int(
+        f"partitions ({limits.max_partitions} consumers)": int(
             limits.max_partitions * one.partition_micro_events_per_s * u / me
         ),
-        "throughput units (40)": int(
+        f"throughput units ({limits.max_tus})": int(
             min(
                 limits.max_tus * limits.tu_events_per_s * u / events,
                 limits.max_tus * limits.tu_mb_per_s * u / mb,
@@ -662,10 +665,10 @@ def seats_at_limits(
         f"Table shards ({limits.state_shards})": int(
             limits.state_shards * limits.table_partition_entities_per_s * u / (me * entities)
         ),
-        "Table shards (32)": int(
+        f"Table shards ({limits.max_partitions})": int(
             limits.max_partitions * limits.table_partition_entities_per_s * u / (me * entities)
         ),
-        "state account (20,000 requests/s)": int(
+        f"state account ({limits.account_requests_per_s:,.0f} requests/s)": int(
             limits.account_requests_per_s * u / (me * one.operations_per_micro_event)
         ),
     }

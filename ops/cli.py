@@ -119,7 +119,7 @@ def lag(*, settings: SettingsOption = None, as_json: JsonOption = False) -> None
             {
                 "eventhub": hub.eventhub_name,
                 "consumer_group": hub.consumer_group,
-                "total": sum(r.lag for r in rows),
+                "total": lag_module.total(rows),
                 "partitions": [
                     {
                         "partition": r.partition,
@@ -151,7 +151,7 @@ def lag(*, settings: SettingsOption = None, as_json: JsonOption = False) -> None
                 _when(None if r.checkpoint is None else r.checkpoint.updated),
             )
         console.print(table)
-        console.print(f"total lag: {sum(r.lag for r in rows):,} events")
+        console.print(f"total lag: {lag_module.total(rows):,} events")
     flagged = [
         r for r in rows if r.state in (lag_module.LagState.AHEAD, lag_module.LagState.EXPIRED)
     ]
@@ -564,9 +564,6 @@ def erase(
 
 
 # ---------------------------------------------------------------------- capacity
-DOC_HINT = "regenerate with `python -m ops capacity --seats 1 --write-doc docs/capacity.md`"
-
-
 @app.command()
 def capacity(
     *,

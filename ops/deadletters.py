@@ -84,7 +84,7 @@ def _outcome(status: int) -> str:
         return "accepted"
     if status == 400:
         return "rejected"
-    if status in (429, 503) or status >= 500:
+    if status == 429 or status >= 500:
         return "unavailable"
     return "refused"
 

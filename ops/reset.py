@@ -105,16 +105,12 @@ def reset(
 def position(hub: HubReader, info: PartitionInfo, where: Where) -> tuple[Checkpoint, int]:
     """The checkpoint that makes the consumer resume at `where`, and the sequence it resumes at."""
     partition = info.partition
-    latest = (
-        (start_checkpoint(partition), info.beginning_sequence_number)
-        if info.is_empty
-        else (
-            Checkpoint(partition, info.last_enqueued_sequence_number, info.last_enqueued_offset),
-            info.last_enqueued_sequence_number + 1,
-        )
-    )
     if where.target is Target.START or info.is_empty:
         return start_checkpoint(partition), info.beginning_sequence_number
+    latest = (
+        Checkpoint(partition, info.last_enqueued_sequence_number, info.last_enqueued_offset),
+        info.last_enqueued_sequence_number + 1,
+    )
     if where.target is Target.LATEST:
         return latest
     if where.target is Target.TIME:

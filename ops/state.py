@@ -35,7 +35,7 @@ class Inspected:
         return None if self.record is None else int(self.record.get("revision", 0))
 
 
-def phase(state: ConversationState, timing: Timing, media: MediaFilter = ALL_MEDIA) -> str:
+def phase(state: ConversationState, media: MediaFilter = ALL_MEDIA) -> str:
     """Where the conversation stands: open, ended (in grace), set aside by the media filter,
     finalized, or owed a write."""
     if state.record_meta is None:
@@ -60,7 +60,7 @@ def summary(inspected: Inspected, timing: Timing, media: MediaFilter = ALL_MEDIA
 
     return {
         "conversation_id": state.conversation_id,
-        "phase": phase(state, timing, media),
+        "phase": phase(state, media),
         "media_type": conversation_media(state.events.values()),
         "media_filter": media.describe(),
         "set_aside_at": when(state.filtered_at_ms),

@@ -11,6 +11,8 @@ import json
 import re
 from pathlib import Path
 
+import yaml
+
 from adapters.entity import SPILL_CONTAINER
 from adapters.settings import HubSettings, IngestSettings, TransformSettings
 from functions import telemetry
@@ -238,30 +240,8 @@ def test_alerts_watch_what_telemetry_emits() -> None:
 
 
 # ---------------------------------------------------------------------- azd
-def _yaml_map(text: str) -> dict[str, object]:
-    """Nested `key: value` maps by indentation (all azure.yaml uses)."""
-    root: dict[str, object] = {}
-    stack: list[tuple[int, dict[str, object]]] = [(-1, root)]
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].rstrip()
-        if not line.strip():
-            continue
-        indent = len(line) - len(line.lstrip())
-        key, _, value = line.strip().partition(":")
-        while stack[-1][0] >= indent:
-            stack.pop()
-        parent = stack[-1][1]
-        if value.strip():
-            parent[key] = value.strip()
-        else:
-            child: dict[str, object] = {}
-            parent[key] = child
-            stack.append((indent, child))
-    return root
-
-
 def test_azure_yaml_deploys_this_folder_as_a_python_function_app() -> None:
-    document = _yaml_map((bicep.ROOT / "azure.yaml").read_text(encoding="utf-8"))
+    document = yaml.safe_load((bicep.ROOT / "azure.yaml").read_text(encoding="utf-8"))
     services = document["services"]
     assert isinstance(services, dict)
     api = services["api"]

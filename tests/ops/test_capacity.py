@@ -254,8 +254,10 @@ def test_the_limits_are_the_projects_settings() -> None:
     assert re.search(r"maxValue\(32\)\s*\n.*\n\s*param partitionCount int = 8\n", bicep)
     assert limits.template_partitions == 8
     from functions.transform import DEFAULT_TIMER_SCHEDULE
+    from transform.state import DEFAULT_RETENTION_DAYS
 
     assert f"*/{limits.timer_period_s:.0f} * * * * *" == DEFAULT_TIMER_SCHEDULE
+    assert limits.state_retention_days == DEFAULT_RETENTION_DAYS
 
 
 # ---------------------------------------------------------------------- the command

@@ -223,7 +223,7 @@ def test_the_phase_says_when_the_media_filter_has_set_a_conversation_aside() -> 
     from ops.state import phase
     from transform.media import ALL_MEDIA, MediaFilter
     from transform.normalize import parse_delivery
-    from transform.state import ConversationState, Timing
+    from transform.state import ConversationState
 
     note = {
         "topicName": "v2.detail.events.conversation.c.customer.start",
@@ -233,11 +233,11 @@ def test_the_phase_says_when_the_media_filter_has_set_a_conversation_aside() -> 
     for event in parse_delivery(orjson.dumps(note)).events:
         state.add(event, 1_790_000_000_000)
     voice = MediaFilter.parse("voice")
-    assert phase(state, Timing(), ALL_MEDIA) == "open"
-    assert phase(state, Timing(), voice) == (
+    assert phase(state, ALL_MEDIA) == "open"
+    assert phase(state, voice) == (
         "open; its media type is not in INGEST_MEDIA_TYPES: it will be set aside"
     )
     state.filtered_at_ms = 1_790_000_100_000
-    assert phase(state, Timing(), voice) == (
+    assert phase(state, voice) == (
         "set aside by the media filter (media type email; never written)"
     )
