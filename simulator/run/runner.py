@@ -164,15 +164,12 @@ def _run_on(stack: RunStack, config: RunConfig, clock: _Clock, err: Console) -> 
 
     target = OutputSettings.from_env(stack.settings())
     source = BlobRecordSource(target)
-    try:
-        report = verify(
-            load_expected(config.out),
-            source,
-            idle_seconds=config.tuning.idle_s,
-            allowances=allowances(config.out / DELIVERIES_FILE, result.outcomes),
-        )
-    finally:
-        source.close()
+    report = verify(
+        load_expected(config.out),
+        source,
+        idle_seconds=config.tuning.idle_s,
+        allowances=allowances(config.out / DELIVERIES_FILE, result.outcomes),
+    )
     expected = load_expected(config.out)
     check = route_check(
         expected.manifest,
@@ -212,17 +209,14 @@ def _set_aside(stack: RunStack, filtered: list[Json]) -> dict[str, int | None]:
     it is set aside by the media filter, else None (read from the state table)."""
     if not filtered:
         return {}
-    probe = stack.probe()
+    states = stack.probe().states
     found: dict[str, int | None] = {}
-    try:
-        for entry in filtered:
-            cid = entry["conversation_id"]
-            stored = probe.states.stored(cid)
-            state = None if stored is None else stored.state
-            aside = state is not None and state.filtered_at_ms is not None
-            found[cid] = len(state.events) if state is not None and aside else None
-    finally:
-        probe.close()
+    for entry in filtered:
+        cid = entry["conversation_id"]
+        stored = states.stored(cid)
+        state = None if stored is None else stored.state
+        aside = state is not None and state.filtered_at_ms is not None
+        found[cid] = len(state.events) if state is not None and aside else None
     return found
 
 
@@ -237,14 +231,11 @@ def _wait_idle(stack: RunStack, config: RunConfig, err: Console) -> tuple[float 
         if status is not None:
             status.update(f"waiting until idle: {state.describe()}")
 
-    try:
-        if config.quiet:
-            state = probe.wait(config.drain_timeout_s, on_look=lambda s: seen(s, None))
-        else:
-            with err.status("waiting until idle") as status:
-                state = probe.wait(config.drain_timeout_s, on_look=lambda s: seen(s, status))
-    finally:
-        probe.close()
+    if config.quiet:
+        state = probe.wait(config.drain_timeout_s, on_look=lambda s: seen(s, None))
+    else:
+        with err.status("waiting until idle") as status:
+            state = probe.wait(config.drain_timeout_s, on_look=lambda s: seen(s, status))
     return (drained[0] if drained else None), state
 
 
