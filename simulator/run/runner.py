@@ -164,16 +164,17 @@ def _run_on(stack: RunStack, config: RunConfig, clock: _Clock, err: Console) -> 
 
     target = OutputSettings.from_env(stack.settings())
     source = BlobRecordSource(target)
+    expected = load_expected(config.out)
     report = verify(
-        load_expected(config.out),
+        expected,
         source,
         idle_seconds=config.tuning.idle_s,
         allowances=allowances(config.out / DELIVERIES_FILE, result.outcomes),
     )
-    expected = load_expected(config.out)
+    consumer = consumer_counts(stack.host_log)
     check = route_check(
         expected.manifest,
-        consumer_counts(stack.host_log),
+        consumer,
         ingest_heartbeats(stack.host_log),
         _set_aside(stack, expected.manifest.get("filtered", [])),
         faults=bool(faults),
@@ -187,7 +188,18 @@ def _run_on(stack: RunStack, config: RunConfig, clock: _Clock, err: Console) -> 
 
     by_line = conversations_by_line(config.out / DELIVERIES_FILE)
     spans = conversation_sends(result.outcomes, by_line)
-    document = _document(config, stack, result, faults, idle, report, clock, started_at)
+    document = _document(
+        config,
+        stack,
+        result,
+        faults,
+        idle,
+        report,
+        clock,
+        started_at,
+        counts=expected.manifest["counts"],
+        consumer=consumer,
+    )
     document["route"] = check.document
     document["end_to_end"] = end_to_end(spans, source.finalized, source.modified)
     micro_events = document["dataset"]["micro_events"]
@@ -248,9 +260,12 @@ def _document(  # noqa: PLR0917 - one call site, every argument a different part
     report: Report,
     clock: _Clock,
     started_at: float,
+    *,
+    counts: Json,
+    consumer: Json,
 ) -> Json:
-    manifest = load_expected(config.out).manifest
-    counts = manifest["counts"]
+    """`report.json` but for what `_run_on` adds; `counts` are the manifest's, `consumer` the
+    host log's totals (both already read for verify)."""
     summary = SendSummary.of(result.outcomes)
     verdict = report.as_json()
     return {
@@ -284,7 +299,7 @@ def _document(  # noqa: PLR0917 - one call site, every argument a different part
             "duration_s": config.faults.duration_s,
         },
         "idle": {"reached": idle.idle, "state": idle.describe()},
-        "consumer": consumer_counts(stack.host_log),
+        "consumer": consumer,
         "verify": {"ok": report.ok, "summary": verdict["summary"]},
         "timings_s": clock.marks,
     }
