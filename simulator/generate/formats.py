@@ -81,7 +81,7 @@ def notification(payload: Payload) -> Json:
 
 def subscribed_topic(kind: str) -> str:
     """The topic as subscribed, `{id}` literal: what Genesys puts in `detail-type`."""
-    return f"{TOPIC_PREFIX}{{id}}.{kind}"
+    return topic("{id}", kind)
 
 
 def eventbridge(payload: Payload, org_id: str) -> Json:

@@ -10,6 +10,7 @@ from typing import Any, Final
 from simulator.errors import UsageError
 from simulator.generate.model import FORMATS, MEDIA_TYPES
 from simulator.timeutil import DEFAULT_START, parse_iso
+from transform.media import MediaFilter
 from transform.state import DEFAULT_GRACE_SECONDS
 
 # Drift that the record must not show (rendering) and drift that it must (model).
@@ -197,15 +198,13 @@ def _check_mix(mix: Mapping[str, float], allowed: tuple[str, ...], what: str) ->
 
 
 def parse_media_types(text: str) -> tuple[str, ...]:
-    """`voice,chat` (any case) as the pipeline's INGEST_MEDIA_TYPES reads it; empty or `all`:
-    every type."""
-    if not text.strip() or text.strip().lower() == "all":
-        return ()
-    names = tuple(part.strip().lower() for part in text.split(","))
-    if not all(names):
-        msg = f"media types {text!r} hold an empty name; write e.g. voice,chat (or all)"
-        raise UsageError(msg)
-    return tuple(sorted(set(names)))
+    """`voice,chat` (any case), parsed by the pipeline's own INGEST_MEDIA_TYPES reader (the
+    same text goes to the run's host); empty or `all`: every type."""
+    try:
+        included = MediaFilter.parse(text).included
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    return tuple(sorted(included or ()))
 
 
 def parse_kinds(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:

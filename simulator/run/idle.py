@@ -58,7 +58,7 @@ class IdleState:
 
 
 class PipelineProbe:
-    """Reads the hub, the checkpoints and the state's due index; never writes (but `seed`)."""
+    """Reads the hub, the checkpoints and the due index; writes checkpoints only to seed them."""
 
     def __init__(
         self,
@@ -155,6 +155,3 @@ class PipelineProbe:
             self.checkpoints.write(self.address, end)
             seeded += 1
         return seeded
-
-    def close(self) -> None:
-        """Nothing to close: every read opens and closes its own client."""

@@ -164,19 +164,17 @@ def _run_on(stack: RunStack, config: RunConfig, clock: _Clock, err: Console) -> 
 
     target = OutputSettings.from_env(stack.settings())
     source = BlobRecordSource(target)
-    try:
-        report = verify(
-            load_expected(config.out),
-            source,
-            idle_seconds=config.tuning.idle_s,
-            allowances=allowances(config.out / DELIVERIES_FILE, result.outcomes),
-        )
-    finally:
-        source.close()
     expected = load_expected(config.out)
+    report = verify(
+        expected,
+        source,
+        idle_seconds=config.tuning.idle_s,
+        allowances=allowances(config.out / DELIVERIES_FILE, result.outcomes),
+    )
+    consumer = consumer_counts(stack.host_log)
     check = route_check(
         expected.manifest,
-        consumer_counts(stack.host_log),
+        consumer,
         ingest_heartbeats(stack.host_log),
         _set_aside(stack, expected.manifest.get("filtered", [])),
         faults=bool(faults),
@@ -190,7 +188,18 @@ def _run_on(stack: RunStack, config: RunConfig, clock: _Clock, err: Console) -> 
 
     by_line = conversations_by_line(config.out / DELIVERIES_FILE)
     spans = conversation_sends(result.outcomes, by_line)
-    document = _document(config, stack, result, faults, idle, report, clock, started_at)
+    document = _document(
+        config,
+        stack,
+        result,
+        faults,
+        idle,
+        report,
+        clock,
+        started_at,
+        counts=expected.manifest["counts"],
+        consumer=consumer,
+    )
     document["route"] = check.document
     document["end_to_end"] = end_to_end(spans, source.finalized, source.modified)
     micro_events = document["dataset"]["micro_events"]
@@ -212,17 +221,14 @@ def _set_aside(stack: RunStack, filtered: list[Json]) -> dict[str, int | None]:
     it is set aside by the media filter, else None (read from the state table)."""
     if not filtered:
         return {}
-    probe = stack.probe()
+    states = stack.probe().states
     found: dict[str, int | None] = {}
-    try:
-        for entry in filtered:
-            cid = entry["conversation_id"]
-            stored = probe.states.stored(cid)
-            state = None if stored is None else stored.state
-            aside = state is not None and state.filtered_at_ms is not None
-            found[cid] = len(state.events) if state is not None and aside else None
-    finally:
-        probe.close()
+    for entry in filtered:
+        cid = entry["conversation_id"]
+        stored = states.stored(cid)
+        state = None if stored is None else stored.state
+        aside = state is not None and state.filtered_at_ms is not None
+        found[cid] = len(state.events) if state is not None and aside else None
     return found
 
 
@@ -237,14 +243,11 @@ def _wait_idle(stack: RunStack, config: RunConfig, err: Console) -> tuple[float 
         if status is not None:
             status.update(f"waiting until idle: {state.describe()}")
 
-    try:
-        if config.quiet:
-            state = probe.wait(config.drain_timeout_s, on_look=lambda s: seen(s, None))
-        else:
-            with err.status("waiting until idle") as status:
-                state = probe.wait(config.drain_timeout_s, on_look=lambda s: seen(s, status))
-    finally:
-        probe.close()
+    if config.quiet:
+        state = probe.wait(config.drain_timeout_s, on_look=lambda s: seen(s, None))
+    else:
+        with err.status("waiting until idle") as status:
+            state = probe.wait(config.drain_timeout_s, on_look=lambda s: seen(s, status))
     return (drained[0] if drained else None), state
 
 
@@ -257,9 +260,12 @@ def _document(  # noqa: PLR0917 - one call site, every argument a different part
     report: Report,
     clock: _Clock,
     started_at: float,
+    *,
+    counts: Json,
+    consumer: Json,
 ) -> Json:
-    manifest = load_expected(config.out).manifest
-    counts = manifest["counts"]
+    """`report.json` but for what `_run_on` adds; `counts` are the manifest's, `consumer` the
+    host log's totals (both already read for verify)."""
     summary = SendSummary.of(result.outcomes)
     verdict = report.as_json()
     return {
@@ -293,7 +299,7 @@ def _document(  # noqa: PLR0917 - one call site, every argument a different part
             "duration_s": config.faults.duration_s,
         },
         "idle": {"reached": idle.idle, "state": idle.describe()},
-        "consumer": consumer_counts(stack.host_log),
+        "consumer": consumer,
         "verify": {"ok": report.ok, "summary": verdict["summary"]},
         "timings_s": clock.marks,
     }

@@ -159,10 +159,7 @@ class RunStack:
             state_table=self.names.state_table,
             horizon_ms=0,
         )
-        try:
-            return probe.owned(OWNERSHIP_FRESH_S)
-        finally:
-            probe.close()
+        return probe.owned(OWNERSHIP_FRESH_S)
 
     # ------------------------------------------------------------------ life cycle
     def describe(self) -> str:
@@ -178,11 +175,7 @@ class RunStack:
     def start(self) -> None:
         try:
             if self.reused:
-                probe = self.probe()
-                try:
-                    probe.seed_checkpoints()
-                finally:
-                    probe.close()
+                self.probe().seed_checkpoints()
                 self.hosts.start_host(0)
             else:
                 self.hosts.start()

@@ -1,4 +1,5 @@
-"""The send phase: deliveries to ingest over HTTP or straight to the hub, Genesys-style retries.
+"""The send phase: deliveries to ingest over HTTP or straight to the hub, retried as their
+senders retry (Genesys' webhook, or an EventBridge API destination for EventBridge events).
 
 `delivery` is the seam (`Target`, `Outcome`); `http_target` and `hub_target` the two targets
 (their connections are the adapters': `adapters.webhook`, `adapters.eventhub_producer`);

@@ -60,7 +60,9 @@ class Outcome:
     error: str | None = None
     tries: tuple[Attempt, ...] = ()
     gave_up: bool = False
-    """Still failing (5xx or no answer) after the last retry: the delivery may be lost."""
+    """The last answer was still retryable (5xx, no answer, 429 on the EventBridge route) when
+    the retries ran out, the maximum event age came, or a negative Retry-After said stop: the
+    delivery may be lost."""
     scheduled_at: float | None = None
     """When the open-loop schedule wanted it sent (epoch seconds)."""
     route: str = WEBHOOK

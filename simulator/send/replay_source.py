@@ -90,10 +90,7 @@ def load(source: str, *, filters: Filters, settings: Path | None = None) -> list
     """The bodies to resend, numbered from 1 in the order found."""
     if source == BLOB_SOURCE:
         blob = BlobRecordSource(OutputSettings.from_env(app_environment(settings)))
-        try:
-            bodies = list(_from_letters(blob.dead_letters(), filters))
-        finally:
-            blob.close()
+        bodies = list(_from_letters(blob.dead_letters(), filters))
     else:
         path = Path(source)
         if path.is_dir():

@@ -73,6 +73,3 @@ class BlobRecordSource:
                 yield Found(location, error=letter)
             else:
                 yield Found(location, letter.model_dump(mode="json"))
-
-    def close(self) -> None:
-        """Nothing to close: the readers' clients go with them."""

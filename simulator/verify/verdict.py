@@ -48,15 +48,6 @@ class Allowances:
     undelivered_lines: frozenset[int] = frozenset()
     """Delivery lines the sender gave up on: their injected dead letters may never exist."""
 
-    @property
-    def empty(self) -> bool:
-        return (
-            not self.duplicates
-            and not self.letter_copies
-            and not self.undelivered
-            and not self.undelivered_lines
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class Report:

@@ -236,7 +236,8 @@ def test_the_relay_data_set_verifies_against_the_real_replay_only_with_its_filte
     assert ok.exit_code == 0, ok.output
 
     unfiltered = tmp_path / "unfiltered"
-    runner.invoke(transform_app, ["replay", deliveries, "--out", str(unfiltered)])
+    replayed = runner.invoke(transform_app, ["replay", deliveries, "--out", str(unfiltered)])
+    assert replayed.exit_code == 0, replayed.output
     extra = runner.invoke(app, ["verify", str(data), "--offline", str(unfiltered), "-q"])
     assert extra.exit_code == 1  # the set-aside conversations are records there: unexpected
 

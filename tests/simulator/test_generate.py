@@ -14,7 +14,8 @@ import orjson
 import pytest
 
 from simulator.errors import UsageError
-from simulator.generate.dataset import Dataset, arrivals, make_conversation, truth, write
+from simulator.generate import truth
+from simulator.generate.dataset import Dataset, arrivals, make_conversation, write
 from simulator.generate.model import GENESYS_FORMATS
 from simulator.generate.org import build_org
 from simulator.generate.profiles import MODEL_DRIFT, PROFILES, RENDER_DRIFT, resolve

@@ -118,7 +118,11 @@ def test_allowances_come_from_resent_lines(tmp_path: Path) -> None:
     found = allowances(deliveries, outcomes)
     assert dict(found.duplicates) == {"a": 6, "b": 2}
     assert dict(found.letter_copies) == {1: 2, 3: 1}
-    assert allowances(deliveries, [outcome(2, [200])]).empty
+    assert allowances(deliveries, [outcome(2, [200])]) == Allowances()
+    # A line given up on: its conversations are the route's loss, its letters may not exist.
+    lost = allowances(deliveries, [outcome(2, [503, 503])])
+    assert (dict(lost.duplicates), dict(lost.letter_copies)) == ({"a": 3}, {2: 1})
+    assert (dict(lost.undelivered), lost.undelivered_lines) == ({"a": 1}, frozenset({2}))
     assert micro_events_by_conversation(b"[1, {}]") == {}
 
 

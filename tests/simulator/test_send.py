@@ -283,6 +283,8 @@ def test_eventbridge_gives_up_at_the_maximum_event_age() -> None:
     outcome = asyncio.run(main())
     assert outcome.gave_up and outcome.route == "webhook"  # the route is the caller's to say
     assert clock[0] <= 61.0 + 5.0  # no retry started past the age
+    # The last retry starts within 5 × 5 s of tries + (1+2+4+8+16) s of waits < 61 s: all made.
+    assert (outcome.attempts, outcome.expired) == (6, False)
     short = asyncio.run(_expiring(RetryPolicy.eventbridge(5, max_age_s=7.0)))
     assert short.expired and short.attempts < 6
 
