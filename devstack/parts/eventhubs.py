@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from devstack.errors import PartStartError
+from devstack.eventhubs.auth import DEFAULT_KEY, DEFAULT_KEY_NAME
 from devstack.eventhubs.health import fetch_health
 from devstack.parts.processes import PartProcesses, ServicePart
 from devstack.processes import ProcessSpec
@@ -64,6 +65,12 @@ class EventHubsPart(ServicePart):
                 str(self.health_port),
                 "--data-dir",
                 str(data_dir),
+                # The key the stack's connection strings carry, whatever EVENTHUBS_SAS_KEY says
+                # in the shell that started the stack (it is the well-known one: not a secret).
+                "--sas-key-name",
+                DEFAULT_KEY_NAME,
+                "--sas-key",
+                DEFAULT_KEY,
             ),
             cwd=self._parts.root,
             log_file=self._parts.log_file(self.NAME),

@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from azure.eventhub import EventHubConsumerClient
 
 from devstack.errors import PartStartError, PortInUseError
 from devstack.settings import LOOPBACK
@@ -40,6 +41,21 @@ def test_a_part_that_dies_while_starting_shows_its_log(tmp_path: Path) -> None:
     message = str(raised.value)
     assert "eventhubs exited while starting" in message
     assert str(broken) in message  # the emulator's own complaint, from the log tail
+
+
+def test_the_emulator_takes_the_key_the_stack_hands_out_whatever_the_shell_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EVENTHUBS_SAS_KEY", "a-key-no-connection-string-carries")
+    stack = Stack(ROOT, ports=StackPorts.free(), state_dir=tmp_path)
+    try:
+        stack.start_eventhubs()
+        with EventHubConsumerClient.from_connection_string(
+            stack.eventhub_connection_string, "$Default", eventhub_name="genesys-events"
+        ) as client:
+            assert client.get_partition_ids()
+    finally:
+        stack.stop_eventhubs()
 
 
 def test_host_recovers_after_emulator_and_azurite_restarts(
