@@ -61,12 +61,14 @@ def short(value: Any, width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n //= 1024
-    return f"{n} B"  # pragma: no cover
+def size_text(n: int) -> str:
+    """Bytes in the largest binary unit below 1,024 of it: `512 B`, `1.5 MiB`."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024:
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
 
 
 def generate_summary(
@@ -124,7 +126,7 @@ def generate_summary(
     for what, count, detail in rows:
         table.add_row(what, str(count), detail)
     for name, path in paths.items():
-        table.add_row(name, "", f"{path} ({_size(path.stat().st_size)})")
+        table.add_row(name, "", f"{path} ({size_text(path.stat().st_size)})")
     rate = c["micro_events"] / seconds if seconds > 0 else 0.0
     table.caption = (
         f"{seconds:.2f} s: {c['conversations'] / max(seconds, 1e-9):,.0f} conversations/s, "
