@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,8 @@ from simulator.run.run_report import (
     route_check,
 )
 from simulator.run.runstack import RunStack, Tuning
-from simulator.send.delivery import read_deliveries
+from simulator.send.delivery import EVENTBRIDGE, read_deliveries
+from simulator.send.http_target import route_of
 from simulator.send.pacing import SendResult
 from simulator.send.send_report import send_progress
 from simulator.send.sending import TargetSpec, send
@@ -94,6 +95,13 @@ class _Clock:
         self.last = now
 
 
+def host_signed(lines: Iterable[bytes], *, eventbridge_route: bool) -> bool:
+    """Whether the run's host may require signed requests: not when any delivery goes the
+    EventBridge route, which cannot sign (foreign-topic faults make EventBridge events
+    whatever the format mix says)."""
+    return not (eventbridge_route and any(route_of(line) == EVENTBRIDGE for line in lines))
+
+
 def run(config: RunConfig, err: Console) -> RunResult:
     """Do the whole run; the stack is stopped at the end whatever happens (unless kept)."""
     clock = _Clock()
@@ -102,13 +110,13 @@ def run(config: RunConfig, err: Console) -> RunResult:
     if config.media_types is not None:
         overrides["media_types"] = config.media_types
     knobs = profiles.resolve(config.profile, overrides)
-    # The host runs with the filter the truth assumes; EventBridge cannot sign its requests.
+    # The host runs with the filter the truth assumes.
     tuning = dataclasses.replace(config.tuning, media_types=",".join(knobs.media_types))
-    signed = not (config.eventbridge_route and knobs.format_mix.get("eventbridge", 0) > 0)
     config = dataclasses.replace(config, tuning=tuning)
     dataset = generate_dataset(
         conversations=config.conversations, seed=config.seed, profile=config.profile, knobs=knobs
     )
+    signed = host_signed(dataset.lines, eventbridge_route=config.eventbridge_route)
     write(dataset, config.out)
     counts = dataset.manifest["counts"]
     say(

@@ -505,3 +505,18 @@ def test_media_types_are_checked_like_the_app_setting() -> None:
         parse_media_types("voice,,chat")
     with pytest.raises(UsageError, match="lower case"):
         resolve("clean", {"media_types": ("Voice",)})
+
+
+def test_a_run_host_is_unsigned_when_foreign_topic_faults_make_eventbridge_events() -> None:
+    """Foreign-topic faults wrap some events as EventBridge events (which cannot sign) even
+    when the format mix has no EventBridge: the run's host must then take unsigned requests."""
+    from simulator.generate.dataset import generate
+    from simulator.run.runner import host_signed
+
+    plain = resolve("clean", {"format_mix": {"envelope": 1.0}})
+    faulty = resolve("clean", {"format_mix": {"envelope": 1.0}, "foreign_topic_rate": 0.5})
+    clean = generate(conversations=40, seed=SEED, profile="clean", knobs=plain)
+    foreign = generate(conversations=40, seed=SEED, profile="clean", knobs=faulty)
+    assert host_signed(clean.lines, eventbridge_route=True)
+    assert not host_signed(foreign.lines, eventbridge_route=True)
+    assert host_signed(foreign.lines, eventbridge_route=False)  # sent as webhooks, signed
