@@ -393,8 +393,6 @@ class TransformSettings:
     grace_seconds: float
     idle_timeout_seconds: float
     retention_days: float
-    partial_snapshots: bool
-    partial_snapshots_prefix: str
     pii: PiiSettings = field(default_factory=PiiSettings)
     deadletter_retention: DeadLetterRetention = field(default_factory=DeadLetterRetention)
     media: MediaFilter = ALL_MEDIA
@@ -426,8 +424,6 @@ class TransformSettings:
             grace_seconds=number_setting(env, "GRACE_PERIOD_SECONDS", DEFAULT_GRACE_SECONDS),
             idle_timeout_seconds=number_setting(env, "IDLE_TIMEOUT_SECONDS", DEFAULT_IDLE_SECONDS),
             retention_days=number_setting(env, "STATE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS),
-            partial_snapshots=flag_setting(env, "PARTIAL_SNAPSHOTS", False),
-            partial_snapshots_prefix=text_setting(env, "PARTIAL_SNAPSHOTS_PREFIX", "partial/"),
             pii=PiiSettings.from_env(env),
             deadletter_retention=DeadLetterRetention.from_env(env),
             media=media_setting(env, "INGEST_MEDIA_TYPES"),
