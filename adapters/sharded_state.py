@@ -219,11 +219,6 @@ class ShardedStateStore(ABC):
         row = self._read_row(shard_of(conversation_id, self.shards), safe_key(conversation_id))
         return None if row is None else row[0]
 
-    def forget_all(self) -> None:
-        """Drop the cache (a process restart, in tests)."""
-        with self._cache_lock:
-            self._cache.clear()
-
     # ------------------------------------------------------------------ StateStore
     def load(
         self, conversation_id: str, *, presume_absent: bool = False
