@@ -20,6 +20,7 @@ from pathlib import Path
 import pathspec
 import pytest
 
+from devstack.host import rpc
 from tests.conftest import ROOT
 from tests.functions.test_worker_load import PROJECT_FUNCTIONS
 
@@ -118,6 +119,7 @@ def test_the_runtime_loads_and_invokes_the_package_in_a_clean_interpreter(
 ) -> None:
     proxy = tmp_path / "proxy"
     pip_install(proxy, pinned("protobuf"))
+    rpc.load()  # the compiled messages are generated on first use, not committed
     for name in DRIVER_FILES:
         (proxy / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, proxy / name)
