@@ -4,7 +4,7 @@
 5xx and on no answer at all (timeouts, refused connections) it retries, with growing delays;
 4xx are final. `RetryPolicy.eventbridge()` is an Amazon EventBridge API destination's: 429
 too, exponential backoff with jitter, `Retry-After` honoured, a 5-s timeout per try, and no
-retry once the event is older than the target's maximum event age. `Retries` is one
+retry once the event is older than the target's maximum event age. `RetrySchedule` is one
 delivery's schedule under a policy (the wait before each next try, or stop), shared by every
 sender: `post_once` (async, one shared `httpx.AsyncClient` with keep-alive) is one try, for a
 sender that keeps its own loop (the simulator's); `post_with_retries` (sync) is the whole
@@ -104,7 +104,7 @@ class RetryPolicy:
         return max(delay, retry_after_s)
 
 
-class Retries:
+class RetrySchedule:
     """One delivery's retries under `policy`, from its first try at `began` (a monotonic
     clock's reading; `rng` jitters the waits of a jittering policy)."""
 
@@ -201,7 +201,7 @@ def post_with_retries(
     timeout: float = 30.0,
     rng: Random | None = None,
 ) -> list[Answer]:
-    """POST each body in turn, retrying per `policy` (`Retries`); the last answer of each.
+    """POST each body in turn, retrying per `policy` (`RetrySchedule`); the last answer of each.
 
     Each try times out after the policy's `timeout_s`, else `timeout`; `rng` jitters the waits
     of a jittering policy (None: a fresh one).
@@ -211,7 +211,7 @@ def post_with_retries(
     per_try = policy.timeout_s if policy.timeout_s is not None else timeout
     with httpx.Client(timeout=per_try) as client:
         for body, headers in bodies:
-            retries = Retries(policy, time.monotonic(), rng)
+            retries = RetrySchedule(policy, time.monotonic(), rng)
             while True:
                 began = time.perf_counter()
                 try:

@@ -17,7 +17,7 @@ from pathlib import Path
 from random import Random
 from typing import Final, Protocol
 
-from adapters.webhook import Retries, RetryPolicy
+from adapters.webhook import RetryPolicy, RetrySchedule
 from simulator.errors import InputError
 
 
@@ -103,13 +103,13 @@ async def deliver_with_retries(
     monotonic: Callable[[], float] = time.monotonic,
     route: str = WEBHOOK,
 ) -> Outcome:
-    """Try, and retry per `policy` while the answer is retryable (`Retries`); every try is
+    """Try, and retry per `policy` while the answer is retryable (`RetrySchedule`); every try is
     kept.
 
     `rng` jitters the waits of a jittering policy; with a maximum event age, a retry that would
     start later than that after the first try is not made (the delivery expires).
     """
-    retries = Retries(policy, monotonic(), rng)
+    retries = RetrySchedule(policy, monotonic(), rng)
     tries = [await attempt()]
     while (
         wait := retries.next_wait(tries[-1].status, tries[-1].retry_after_s, monotonic())
