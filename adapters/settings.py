@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -214,6 +215,8 @@ def number_setting(env: Mapping[str, str], name: str, default: float, minimum: f
         value = float(raw)
     except ValueError as e:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from e
+    if not math.isfinite(value):  # float() takes "nan" and "inf"; no setting means them
+        raise SettingsError(f"{name} must be a finite number, got {raw!r}")
     if value < minimum:
         raise SettingsError(f"{name} must be >= {minimum}, got {value}")
     return value

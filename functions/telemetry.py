@@ -30,7 +30,12 @@ import azure.functions as func
 from adapters import lag as lag_module
 from adapters.checkpoints import CheckpointStore
 from adapters.opcount import METRICS, OperationCounter, OperationCounts
-from adapters.settings import HubSettings, StorageConnection, TransformSettings
+from adapters.settings import (
+    HubSettings,
+    StorageConnection,
+    TransformSettings,
+    number_setting,
+)
 from adapters.state_reader import StateReader
 from adapters.wiring import checkpoint_store, hub_address, hub_reader, state_reader
 from functions.totals import TOTALS
@@ -288,7 +293,9 @@ def setup(env: Mapping[str, str] | None = None) -> bool:
         log.info("telemetry off: APPLICATIONINSIGHTS_CONNECTION_STRING is not set")
         return False
     try:
-        interval = float(env.get("TELEMETRY_EXPORT_INTERVAL_SECONDS") or DEFAULT_INTERVAL_SECONDS)
+        interval = number_setting(
+            env, "TELEMETRY_EXPORT_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS, minimum=1
+        )
         provider = _provider(kind, interval)
     except Exception as e:  # telemetry must never stop the pipeline
         log.error("telemetry not started exporter=%s error=%r", kind, e)
