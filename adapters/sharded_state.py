@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from adapters.entity import (
-    INDEX_PREFIX,
     LAYOUT_PARTITION,
     LAYOUT_ROW,
     MAX_TRANSACTION_OPS,
@@ -504,11 +503,4 @@ class ShardedStateStore(ABC):
         )
 
 
-__all__ = [
-    "INDEX_PREFIX",
-    "Footprint",
-    "ShardedStateStore",
-    "TableOp",
-    "TransactionRefused",
-    "TransactionTooLarge",
-]
+__all__ = ["Footprint", "ShardedStateStore", "TransactionRefused", "TransactionTooLarge"]
