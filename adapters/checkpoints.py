@@ -23,6 +23,7 @@ from typing import Protocol
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
+from adapters.containers import BlobContainerReader
 from adapters.errors import Unreachable
 
 CONTAINER = "azure-webjobs-eventhub"
@@ -30,6 +31,7 @@ START_OFFSET = "-1"
 START_SEQUENCE = -1
 OWNERSHIP_EXPIRY = timedelta(seconds=60)
 """An owner that has not renewed its claim for this long is gone (the SDK's default is 60 s)."""
+READ_HINT = "check AzureWebJobsStorage and that you may read blobs there"
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +163,8 @@ class BlobCheckpointStore(_ListingReader):
 
     def __init__(self, container: ContainerClient) -> None:
         self._container = container
+        # Listing is the containers' reader's: a missing container lists nothing.
+        self._blobs = BlobContainerReader(container, hint=READ_HINT)
 
     def write(self, address: HubAddress, checkpoint: Checkpoint) -> None:
         """Write one partition's checkpoint (an empty blob with the metadata, like the SDKs)."""
@@ -181,20 +185,10 @@ class BlobCheckpointStore(_ListingReader):
             ) from e
 
     def _list(self, prefix: str) -> list[_Listed]:
-        try:
-            if not self._container.exists():
-                return []
-            return [
-                _Listed(blob.name, dict(blob.metadata or {}), blob.last_modified)
-                for blob in self._container.list_blobs(
-                    name_starts_with=prefix, include=["metadata"]
-                )
-            ]
-        except AzureError as e:
-            raise Unreachable(
-                f"could not list {prefix!r} in container {CONTAINER!r}: {type(e).__name__}: "
-                f"{str(e)[:300]}; check AzureWebJobsStorage and that you may read blobs there"
-            ) from e
+        return [
+            _Listed(blob.name, dict(blob.metadata), blob.last_modified)
+            for blob in self._blobs.list(prefix)
+        ]
 
 
 @dataclass(slots=True)

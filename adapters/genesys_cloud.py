@@ -68,35 +68,27 @@ class Existing:
 
 
 class GenesysError(Exception):
-    """Genesys Cloud refused a request; `exit_code` says how the ops CLI ends on it.
+    """Genesys Cloud refused a request (`ops.genesys.cli` says how the command ends on each).
 
     GenesysError
-     ├── GenesysApiError  exit 1: any other refusal, with Genesys's status and message
-     ├── AmbiguousName    exit 4: several EventBridge integrations carry the name
-     ├── RateLimited      exit 5: still 429 after honouring Retry-After, or asked to wait too long
-     ├── Denied           exit 7: credentials refused (401) or a permission missing (403)
+     ├── GenesysApiError  any other refusal, with Genesys's status and message
+     ├── AmbiguousName    several EventBridge integrations carry the name
+     ├── RateLimited      still 429 after honouring Retry-After, or asked to wait too long
+     ├── Denied           credentials refused (401) or a permission missing (403)
      └── VersionConflict  the configuration changed between reading and writing (409)
     """
-
-    exit_code = 1
 
 
 class AmbiguousName(GenesysError):
     """More than one integration of the type has the name: the command cannot pick one."""
 
-    exit_code = 4
-
 
 class RateLimited(GenesysError):
     """Genesys Cloud kept answering 429."""
 
-    exit_code = 5
-
 
 class Denied(GenesysError):
     """The OAuth client's credentials or its roles' permissions were refused."""
-
-    exit_code = 7
 
 
 class VersionConflict(GenesysError):

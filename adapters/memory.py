@@ -83,11 +83,6 @@ class InMemoryStateStore(ShardedStateStore):
         view._lock = self._backing.lock
         return view
 
-    @property
-    def where(self) -> str:
-        """A name for messages (the Table adapter names its table)."""
-        return "memory"
-
     def ensure_table(self) -> None:
         """Record the shard count like a new table does, or adopt the one recorded."""
         layout = {"PartitionKey": LAYOUT_PARTITION, "RowKey": LAYOUT_ROW, "Shards": self.shards}

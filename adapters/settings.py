@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from adapters.entity import STATE_SHARDS
+from ingest.accept import AcceptanceLimits
+from ingest.service import IngestConfig
 from transform.media import ALL_MEDIA, MediaFilter
 from transform.pii import PiiPolicy, RecordPii
 from transform.state import (
@@ -36,7 +39,8 @@ from transform.state import (
 
 log = logging.getLogger(__name__)
 
-# Defaults, declared once (grace, idle and retention are the core's: `transform.state`).
+# Defaults, declared once (grace, idle and retention are the core's: `transform.state`; the
+# ingest limits and timings too: `ingest.accept.AcceptanceLimits`, `ingest.service.IngestConfig`).
 DEFAULT_EVENTHUB_NAME = "genesys-events"
 DEFAULT_CONSUMER_GROUP = "$Default"
 DEFAULT_STATE_TABLE = "conversationstate"
@@ -211,6 +215,8 @@ def number_setting(env: Mapping[str, str], name: str, default: float, minimum: f
         value = float(raw)
     except ValueError as e:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from e
+    if not math.isfinite(value):  # float() takes "nan" and "inf"; no setting means them
+        raise SettingsError(f"{name} must be a finite number, got {raw!r}")
     if value < minimum:
         raise SettingsError(f"{name} must be >= {minimum}, got {value}")
     return value
@@ -361,6 +367,7 @@ class IngestSettings:
         """Read from the environment (app settings / local.settings.json Values)."""
         env = os.environ if env is None else env
         secret = _get(env, "WEBHOOK_SECRET")
+        limits, config = AcceptanceLimits(), IngestConfig()  # the core's defaults
         return cls(
             eventhub=eventhub_connection(env, "EventHubConnection"),
             eventhub_name=text_setting(env, "EVENTHUB_NAME", DEFAULT_EVENTHUB_NAME),
@@ -369,16 +376,24 @@ class IngestSettings:
                 env, "DEADLETTER_CONTAINER", DEFAULT_DEADLETTER_CONTAINER
             ),
             webhook_secret=SecretStr(secret) if secret else None,
-            max_body_bytes=int(number_setting(env, "INGEST_MAX_BODY_BYTES", 1024 * 1024, 1)),
-            send_timeout_seconds=number_setting(env, "INGEST_SEND_TIMEOUT_SECONDS", 10.0, 0.1),
+            max_body_bytes=int(
+                number_setting(env, "INGEST_MAX_BODY_BYTES", limits.max_body_bytes, 1)
+            ),
+            send_timeout_seconds=number_setting(
+                env, "INGEST_SEND_TIMEOUT_SECONDS", config.send_timeout_seconds, 0.1
+            ),
             breaker_failure_threshold=int(number_setting(env, "BREAKER_FAILURE_THRESHOLD", 5, 1)),
             breaker_open_seconds=number_setting(env, "BREAKER_OPEN_SECONDS", 30.0, 0.1),
-            max_payloads=int(number_setting(env, "INGEST_MAX_PAYLOADS", 1000, 1)),
-            max_micro_events=int(number_setting(env, "INGEST_MAX_MICRO_EVENTS", 10_000, 1)),
-            max_event_bytes=int(
-                number_setting(env, "INGEST_MAX_EVENT_BYTES", 1024 * 1024 - 16 * 1024, 1024)
+            max_payloads=int(number_setting(env, "INGEST_MAX_PAYLOADS", limits.max_payloads, 1)),
+            max_micro_events=int(
+                number_setting(env, "INGEST_MAX_MICRO_EVENTS", limits.max_micro_events, 1)
             ),
-            retry_after_seconds=number_setting(env, "INGEST_RETRY_AFTER_SECONDS", 1.0, 0),
+            max_event_bytes=int(
+                number_setting(env, "INGEST_MAX_EVENT_BYTES", limits.max_event_bytes, 1024)
+            ),
+            retry_after_seconds=number_setting(
+                env, "INGEST_RETRY_AFTER_SECONDS", config.retry_after_seconds, 0
+            ),
         )
 
 
@@ -393,8 +408,6 @@ class TransformSettings:
     grace_seconds: float
     idle_timeout_seconds: float
     retention_days: float
-    partial_snapshots: bool
-    partial_snapshots_prefix: str
     pii: PiiSettings = field(default_factory=PiiSettings)
     deadletter_retention: DeadLetterRetention = field(default_factory=DeadLetterRetention)
     media: MediaFilter = ALL_MEDIA
@@ -426,8 +439,6 @@ class TransformSettings:
             grace_seconds=number_setting(env, "GRACE_PERIOD_SECONDS", DEFAULT_GRACE_SECONDS),
             idle_timeout_seconds=number_setting(env, "IDLE_TIMEOUT_SECONDS", DEFAULT_IDLE_SECONDS),
             retention_days=number_setting(env, "STATE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS),
-            partial_snapshots=flag_setting(env, "PARTIAL_SNAPSHOTS", False),
-            partial_snapshots_prefix=text_setting(env, "PARTIAL_SNAPSHOTS_PREFIX", "partial/"),
             pii=PiiSettings.from_env(env),
             deadletter_retention=DeadLetterRetention.from_env(env),
             media=media_setting(env, "INGEST_MEDIA_TYPES"),

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from adapters.entity import (
-    INDEX_PREFIX,
     LAYOUT_PARTITION,
     LAYOUT_ROW,
     MAX_TRANSACTION_OPS,
@@ -218,11 +217,6 @@ class ShardedStateStore(ABC):
         """A conversation's state row as stored (for tools that show where state lives)."""
         row = self._read_row(shard_of(conversation_id, self.shards), safe_key(conversation_id))
         return None if row is None else row[0]
-
-    def forget_all(self) -> None:
-        """Drop the cache (a process restart, in tests)."""
-        with self._cache_lock:
-            self._cache.clear()
 
     # ------------------------------------------------------------------ StateStore
     def load(
@@ -509,11 +503,4 @@ class ShardedStateStore(ABC):
         )
 
 
-__all__ = [
-    "INDEX_PREFIX",
-    "Footprint",
-    "ShardedStateStore",
-    "TableOp",
-    "TransactionRefused",
-    "TransactionTooLarge",
-]
+__all__ = ["Footprint", "ShardedStateStore", "TransactionRefused", "TransactionTooLarge"]

@@ -63,11 +63,6 @@ class TableStateStore(ShardedStateStore):
         self._table_ready = False
         self._spill_ready = False
 
-    @property
-    def where(self) -> str:
-        """The table's name (for messages and `ops state inspect`)."""
-        return str(self._table.table_name)
-
     # ------------------------------------------------------------------ setup
     def ensure_table(self) -> None:
         """Create the table if need be and adopt its shard count (once per process).

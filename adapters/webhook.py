@@ -4,9 +4,11 @@
 5xx and on no answer at all (timeouts, refused connections) it retries, with growing delays;
 4xx are final. `RetryPolicy.eventbridge()` is an Amazon EventBridge API destination's: 429
 too, exponential backoff with jitter, `Retry-After` honoured, a 5-s timeout per try, and no
-retry once the event is older than the target's maximum event age. `post_once` (async, one
-shared `httpx.AsyncClient` with keep-alive) is one try, for a sender that keeps its own
-schedule of retries; `post_with_retries` (sync) is the whole policy, for tools that replay.
+retry once the event is older than the target's maximum event age. `RetrySchedule` is one
+delivery's schedule under a policy (the wait before each next try, or stop), shared by every
+sender: `post_once` (async, one shared `httpx.AsyncClient` with keep-alive) is one try, for a
+sender that keeps its own loop (the simulator's); `post_with_retries` (sync) is the whole
+policy, for tools that replay.
 """
 
 from __future__ import annotations
@@ -102,6 +104,40 @@ class RetryPolicy:
         return max(delay, retry_after_s)
 
 
+class RetrySchedule:
+    """One delivery's retries under `policy`, from its first try at `began` (a monotonic
+    clock's reading; `rng` jitters the waits of a jittering policy)."""
+
+    __slots__ = ("_began", "_delays", "_policy", "expired")
+
+    def __init__(self, policy: RetryPolicy, began: float, rng: Random | None = None) -> None:
+        self._policy = policy
+        self._delays = policy.delays(rng)
+        self._began = began
+        self.expired = False
+        """Stopped because the next retry would start past the policy's maximum event age."""
+
+    def next_wait(
+        self, status: int | None, retry_after_s: float | None, now: float
+    ) -> float | None:
+        """Seconds to wait before the next try after an answer (`now` on `began`'s clock); None:
+        no more tries (a final answer, the retries spent, a negative `Retry-After`, or the
+        maximum event age reached)."""
+        policy = self._policy
+        if not policy.retryable(status):
+            return None
+        delay = next(self._delays, None)
+        if delay is None:
+            return None
+        wait = policy.wait(delay, retry_after_s)
+        if wait is None:  # a negative Retry-After: the receiver asks not to retry
+            return None
+        if policy.max_age_s is not None and now - self._began + wait > policy.max_age_s:
+            self.expired = True
+            return None
+        return wait
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """One try: the status (None: no answer at all) and the body or what went wrong."""
@@ -163,24 +199,36 @@ def post_with_retries(
     policy: RetryPolicy,
     *,
     timeout: float = 30.0,
+    rng: Random | None = None,
 ) -> list[Answer]:
-    """POST each body in turn, retrying per `policy`; the last answer of each."""
+    """POST each body in turn, retrying per `policy` (`RetrySchedule`); the last answer of each.
+
+    Each try times out after the policy's `timeout_s`, else `timeout`; `rng` jitters the waits
+    of a jittering policy (None: a fresh one).
+    """
+    rng = rng or Random()
     answers: list[Answer] = []
-    with httpx.Client(timeout=timeout) as client:
+    per_try = policy.timeout_s if policy.timeout_s is not None else timeout
+    with httpx.Client(timeout=per_try) as client:
         for body, headers in bodies:
-            delays = iter(policy.delays())
+            retries = RetrySchedule(policy, time.monotonic(), rng)
             while True:
                 began = time.perf_counter()
                 try:
                     response = client.post(url, content=body, headers=dict(headers))
-                    answer = Answer(response.status_code, response.text, _ms(began))
+                    answer = Answer(
+                        response.status_code,
+                        response.text,
+                        _ms(began),
+                        retry_after_of(response.headers),
+                    )
                 except httpx.HTTPError as e:
                     answer = Answer(None, f"{type(e).__name__}: {e}", _ms(began))
-                delay = next(delays, None) if policy.retryable(answer.status) else None
-                if delay is None:
+                wait = retries.next_wait(answer.status, answer.retry_after_s, time.monotonic())
+                if wait is None:
                     answers.append(answer)
                     break
-                time.sleep(delay)
+                time.sleep(wait)
     return answers
 
 

@@ -28,8 +28,14 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 from adapters import lag as lag_module
+from adapters.checkpoints import CheckpointStore
 from adapters.opcount import METRICS, OperationCounter, OperationCounts
-from adapters.settings import HubSettings, TransformSettings
+from adapters.settings import (
+    HubSettings,
+    StorageConnection,
+    TransformSettings,
+    number_setting,
+)
 from adapters.state_reader import StateReader
 from adapters.wiring import checkpoint_store, hub_address, hub_reader, state_reader
 from functions.totals import TOTALS
@@ -287,7 +293,9 @@ def setup(env: Mapping[str, str] | None = None) -> bool:
         log.info("telemetry off: APPLICATIONINSIGHTS_CONNECTION_STRING is not set")
         return False
     try:
-        interval = float(env.get("TELEMETRY_EXPORT_INTERVAL_SECONDS") or DEFAULT_INTERVAL_SECONDS)
+        interval = number_setting(
+            env, "TELEMETRY_EXPORT_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS, minimum=1
+        )
         provider = _provider(kind, interval)
     except Exception as e:  # telemetry must never stop the pipeline
         log.error("telemetry not started exporter=%s error=%r", kind, e)
@@ -337,7 +345,10 @@ class Probed:
 def probe(env: Mapping[str, str], telemetry: Telemetry, now: datetime | None = None) -> Probed:
     """Measure lag per partition and open conversations, and hand them to `telemetry`."""
     hub = HubSettings.from_env(env)
-    rows = lag_module.measure(hub_reader(hub), checkpoint_store(hub), hub_address(hub))
+    checkpoints = _probe_checkpoints.get(hub.host_storage)
+    if checkpoints is None:  # once per process: a client (and credential) per minute would pile up
+        checkpoints = _probe_checkpoints[hub.host_storage] = checkpoint_store(hub)
+    rows = lag_module.measure(hub_reader(hub), checkpoints, hub_address(hub))
     lag = {row.partition: row.lag for row in rows}
     telemetry.set_lag(lag)
     open_count = _open_conversations(env, now or datetime.now(UTC))
@@ -346,7 +357,8 @@ def probe(env: Mapping[str, str], telemetry: Telemetry, now: datetime | None = N
     return Probed(lag, open_count)
 
 
-_probe_readers: dict[tuple[str, str], StateReader] = {}
+_probe_checkpoints: dict[StorageConnection, CheckpointStore] = {}
+_probe_readers: dict[tuple[StorageConnection, str], StateReader] = {}
 
 
 def _open_conversations(env: Mapping[str, str], now: datetime) -> int | None:
@@ -355,7 +367,7 @@ def _open_conversations(env: Mapping[str, str], now: datetime) -> int | None:
     The reader counts into its own counter: the probe is no part of the consumer's figures.
     """
     settings = TransformSettings.from_env(env)
-    key = (settings.state.describe(), settings.state_table)
+    key = (settings.state, settings.state_table)
     reader = _probe_readers.get(key)
     if reader is None:
         reader = _probe_readers[key] = state_reader(settings)

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from adapters.errors import Unreachable
-from adapters.genesys_cloud import GenesysError
+from adapters.genesys_cloud import AmbiguousName, Denied, GenesysError, RateLimited
 from adapters.genesys_settings import GenesysSettings, genesys_settings
 from adapters.settings import SettingsError
 from ops.errors import SETTINGS_EXIT, UNREACHABLE_EXIT, OpsError
@@ -29,6 +29,18 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+
+GENESYS_EXITS: tuple[tuple[type[GenesysError], int], ...] = (
+    (AmbiguousName, 4),
+    (RateLimited, 5),
+    (Denied, 7),
+)
+"""How the command ends on Genesys Cloud's refusals; any other ends with 1."""
+
+
+def genesys_exit(error: GenesysError) -> int:
+    """The exit code of a Genesys Cloud refusal."""
+    return next((code for kind, code in GENESYS_EXITS if isinstance(error, kind)), 1)
 
 
 def _sdk_port(settings: GenesysSettings) -> IntegrationsPort:
@@ -84,8 +96,10 @@ def connect_command(
         settings = genesys_settings(os.environ)
         port = _sdk_port(settings)
         outcome = connect(port, want, dry_run=dry_run, allow_source_change=allow_source_change)
-    except (OpsError, GenesysError) as e:
+    except OpsError as e:
         raise _fail(e, e.exit_code) from e
+    except GenesysError as e:
+        raise _fail(e, genesys_exit(e)) from e
     except SettingsError as e:
         raise _fail(e, SETTINGS_EXIT) from e
     except Unreachable as e:

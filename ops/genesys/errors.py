@@ -5,7 +5,7 @@ OpsError (ops.errors)
  └── Refused             exit 4
       └── WrongState     the integration is in a state this command must not change
 
-The CLI also maps `adapters.genesys_cloud.GenesysError` (by its `exit_code`: 4 several
+The CLI also maps `adapters.genesys_cloud.GenesysError` (`cli.genesys_exit`: 4 several
 integrations of the name, 5 still rate-limited, 7 credentials or a permission refused, 1 any
 other refusal), `adapters.settings.SettingsError` (exit 2) and `adapters.errors.Unreachable`
 (exit 5).

@@ -17,7 +17,7 @@ from pathlib import Path
 from random import Random
 from typing import Final, Protocol
 
-from adapters.webhook import RetryPolicy
+from adapters.webhook import RetryPolicy, RetrySchedule
 from simulator.errors import InputError
 
 
@@ -103,24 +103,17 @@ async def deliver_with_retries(
     monotonic: Callable[[], float] = time.monotonic,
     route: str = WEBHOOK,
 ) -> Outcome:
-    """Try, and retry per `policy` while the answer is retryable; every try is kept.
+    """Try, and retry per `policy` while the answer is retryable (`RetrySchedule`); every try is
+    kept.
 
     `rng` jitters the waits of a jittering policy; with a maximum event age, a retry that would
     start later than that after the first try is not made (the delivery expires).
     """
-    began = monotonic()
+    retries = RetrySchedule(policy, monotonic(), rng)
     tries = [await attempt()]
-    expired = False
-    for delay in policy.delays(rng):
-        last = tries[-1]
-        if not policy.retryable(last.status):
-            break
-        wait = policy.wait(delay, last.retry_after_s)
-        if wait is None:  # a negative Retry-After: the receiver asks not to retry
-            break
-        if policy.max_age_s is not None and monotonic() - began + wait > policy.max_age_s:
-            expired = True
-            break
+    while (
+        wait := retries.next_wait(tries[-1].status, tries[-1].retry_after_s, monotonic())
+    ) is not None:
         await sleep(wait)
         tries.append(await attempt())
     last = tries[-1]
@@ -135,7 +128,7 @@ async def deliver_with_retries(
         tries=tuple(tries),
         gave_up=policy.retryable(last.status),
         route=route,
-        expired=expired,
+        expired=retries.expired,
     )
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pathspec
 import pytest
 
+from devstack.host import rpc
 from tests.conftest import ROOT
 from tests.functions.test_worker_load import PROJECT_FUNCTIONS
 
@@ -88,6 +89,14 @@ def pip_install(target: Path, *requirements: str) -> None:
     assert installed.returncode == 0, f"pip could not install {requirements}:\n{installed.stderr}"
 
 
+def pinned(name: str) -> str:
+    """`name==version` as constraints.txt pins it (the version the project runs with)."""
+    for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        if line.lower().startswith(f"{name.lower()}=="):
+            return line.strip()
+    raise AssertionError(f"constraints.txt pins no {name}")
+
+
 @pytest.fixture(scope="module")
 def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("deploy")
@@ -109,7 +118,8 @@ def test_the_runtime_loads_and_invokes_the_package_in_a_clean_interpreter(
     package: Path, tmp_path: Path
 ) -> None:
     proxy = tmp_path / "proxy"
-    pip_install(proxy, "protobuf==7.36.2")
+    pip_install(proxy, pinned("protobuf"))
+    rpc.load()  # the compiled messages are generated on first use, not committed
     for name in DRIVER_FILES:
         (proxy / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, proxy / name)

@@ -19,6 +19,7 @@ from adapters.genesys_cloud import (
 from adapters.genesys_settings import GenesysSettings
 from adapters.settings import SettingsError
 from ops.genesys import plan as planning
+from ops.genesys.cli import genesys_exit
 from ops.genesys.errors import WrongState
 from ops.genesys.service import connect
 from tests.genesys.conftest import CLIENT_ID, Sleeps
@@ -185,7 +186,7 @@ def test_bad_credentials_name_the_settings(fake: FakeGenesys, settings: GenesysS
     ) as e:
         GenesysCloudIntegrations.login(wrong)
     assert "authentication failed (invalid_client)" in str(e.value)
-    assert e.value.exit_code == 7
+    assert genesys_exit(e.value) == 7
 
 
 @pytest.mark.parametrize(
@@ -246,7 +247,7 @@ def test_429_asking_too_long_is_reported_not_slept(
     fake.throttle.append("3600")
     with pytest.raises(RateLimited, match="asks to wait 3600 s") as e:
         connect(port, want(), dry_run=False)
-    assert sleeps.waits == [] and e.value.exit_code == 5
+    assert sleeps.waits == [] and genesys_exit(e.value) == 5
 
 
 def test_429_that_never_ends_gives_up(fake: FakeGenesys, login: Login, sleeps: Sleeps) -> None:
@@ -293,8 +294,9 @@ def test_moving_the_source_needs_the_flag(fake: FakeGenesys, login: Login) -> No
 
 def test_two_integrations_with_the_name_are_ambiguous(fake: FakeGenesys, login: Login) -> None:
     first, second = seed(fake), seed(fake)
-    with pytest.raises(AmbiguousName, match=f"{first.id}, {second.id}"):
+    with pytest.raises(AmbiguousName, match=f"{first.id}, {second.id}") as e:
         connect(login(), want(), dry_run=False)
+    assert genesys_exit(e.value) == 4
 
 
 # ---------------------------------------------------------------------- where the API is

@@ -1,4 +1,8 @@
-"""A hand-built `realistic` delivery stream, until the simulator's `generate` is wired in.
+"""A hand-built `realistic` delivery stream, with the processing time of each delivery.
+
+Kept apart from the simulator's `generate`: its `deliveries.jsonl` lines carry no send times
+(those are in `chaos.Plan.items`), and the request ceilings of `test_operations` and the
+knobs of `test_exactly_once` were set on this stream.
 
 Shaped like SPEC 10's realistic profile: envelope conversations (voice, chat, email) whose
 micro-events are flushed in small bursts (so most envelopes hold one or two micro-events and
