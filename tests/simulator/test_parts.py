@@ -9,7 +9,7 @@ from random import Random
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.settings import SettingsError
@@ -104,6 +104,7 @@ def canonical(payload: dict[str, Any]) -> Any:
 
 
 @given(st.integers(0, 200), st.integers(0, 10_000))
+@settings(deadline=None)  # the first example builds the org and the profile cold (> 200 ms alone)
 def test_render_drift_keeps_what_the_record_depends_on(index: int, seed: int) -> None:
     org = build_org(1)
     knobs = resolve("mixed", {"drift_rate": 0.0})
