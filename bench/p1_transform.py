@@ -5,7 +5,8 @@ simulator input held in memory, with no output I/O:
 
 - `core`: the batch service over a store that keeps state objects (no serialization);
 - `replay`: the offline replay as shipped, whose in-memory store encodes and checks every
-  state like Azure Tables would (the figure a user of `python -m transform replay` sees);
+  state like Azure Tables would and keeps every state decoded, as `python -m transform replay
+  --workers 1` runs it (`bench.replay_vs_naive` times the default worker count too);
 - `parse`: normalization alone.
 
 Each is timed in CPU seconds of this process (one core), at 1x, 2x and 4x the work.
@@ -31,6 +32,7 @@ from adapters.memory import (
 )
 from bench.common import generated_input, write_result
 from schemas.timestamps import ms_to_datetime
+from transform.__main__ import REPLAY_CACHE
 from transform.errors import ConcurrencyConflict
 from transform.normalize import parse_delivery
 from transform.ports import CommitResult, Put, StateChange
@@ -120,9 +122,9 @@ def run_core(lines: list[bytes], batch_size: int = 100) -> int:
 
 
 def run_replay(lines: list[bytes]) -> int:
-    """The shipped offline replay; returns micro-events processed."""
+    """The shipped offline replay on one worker; returns micro-events processed."""
     ports = ReplayPorts(
-        InMemoryStateStore(),
+        InMemoryStateStore(cache_size=REPLAY_CACHE),  # as `python -m transform replay` keeps it
         InMemoryRecordSink(),
         InMemoryDeadLetterSink(),
         ManualClock(ms_to_datetime(0)),

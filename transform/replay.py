@@ -156,8 +156,14 @@ def write_records(out_dir: Path, records: Mapping[str, dict[str, Any]]) -> None:
 
 
 def write_dead_letters(out_dir: Path, letters: Iterable[DeadLetter]) -> None:
-    """`DIR/deadletter.jsonl`, in input-line order (a line's own letters in the order made)."""
-    in_order = sorted(letters, key=lambda letter: letter.source.line or 0)
+    """`DIR/deadletter.jsonl`, in input-line order (a line's own letters in the order made).
+
+    One line per id, as a dead-letter sink keeps them (a later letter replaces an earlier one):
+    shares of a replay may each make the letter of one delivery (a delivery of conversations in
+    two shares that both outgrow the state store), where one replay's sink keeps it once.
+    """
+    by_id = {letter.id: letter for letter in letters}
+    in_order = sorted(by_id.values(), key=lambda letter: letter.source.line or 0)
     with (out_dir / "deadletter.jsonl").open("wb") as out:
         for letter in in_order:
             out.write(letter.model_dump_json().encode() + b"\n")

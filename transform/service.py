@@ -112,11 +112,10 @@ class BatchOutcome:
 
 @dataclass(frozen=True, slots=True)
 class TimerOutcome:
-    """What `run_timer` did: the counts, the rounds, and whether it stopped with more due."""
+    """What `run_timer` did: the counts and the rounds (stopping with more due is logged)."""
 
     counts: Counts
     rounds: int
-    stopped_early: bool
 
 
 @dataclass(slots=True)
@@ -313,10 +312,10 @@ class TransformService:
             total.add(step)
             rounds += 1
             if step.due < batch:
-                return TimerOutcome(total, rounds, stopped_early=False)
+                return TimerOutcome(total, rounds)
             if monotonic() - started > max_seconds:
                 log.warning("transform timer stopped early rounds=%s: more is due", rounds)
-                return TimerOutcome(total, rounds, stopped_early=True)
+                return TimerOutcome(total, rounds)
 
     def apply(self, batch: ParsedBatch) -> Counts:
         """Apply an already parsed batch at the clock's current time."""

@@ -23,8 +23,6 @@ COMPRESS_ABOVE_BYTES = 16 * 1024
 """Encoded states larger than this are zlib-compressed; smaller ones are stored as JSON, which
 spares most commits the compression (a commit encodes the whole state, and most are small)."""
 SECOND_MS = 1000
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
 DAY_SECONDS = 86_400
 
 # SPEC 5's defaults, declared once: the app settings, the replay CLI and the tools import them.

@@ -59,6 +59,24 @@ def test_dead_letters_are_written_in_input_line_order(tmp_path: Path) -> None:
     ]
 
 
+def test_a_letter_two_shares_made_is_written_once_as_one_sink_keeps_it(tmp_path: Path) -> None:
+    """A delivery of conversations A and B that both outgrow the state store: one replay's sink
+    keeps one letter (its id is the delivery's position), so the shares' letters must too."""
+    made = [
+        whole_delivery_letter(
+            b"x", {"line": 3}, reason="state-too-large", error=name, received_at_ms=0
+        )
+        for name in ("A", "B")
+    ]
+    made.append(whole_delivery_letter(b"y", {"line": 1}, reason="r", error="e", received_at_ms=0))
+    write_dead_letters(tmp_path, made)
+    written = (tmp_path / "deadletter.jsonl").read_bytes().splitlines()
+    assert [(w["source"]["line"], w["error"]) for w in map(orjson.loads, written)] == [
+        (1, "e"),
+        (3, "B"),
+    ]
+
+
 def test_every_conversation_belongs_to_exactly_one_share() -> None:
     ids = [f"conversation-{n}" for n in range(500)] + ["", "é\u00e9", "\ud800 lone surrogate"]
     for count in (1, 2, 3, 8):
