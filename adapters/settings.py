@@ -206,6 +206,12 @@ def expand_development_storage(connection_string: str) -> str:
 
 
 # ---------------------------------------------------------------------- plain values
+def usable_cores() -> int:
+    """The CPUs this process may run on: its affinity (`taskset`, a container's cpuset) or
+    `PYTHON_CPU_COUNT`, not the machine's count, so workers never take turns on fewer cores."""
+    return os.process_cpu_count() or 1
+
+
 def number_setting(env: Mapping[str, str], name: str, default: float, minimum: float = 0) -> float:
     """A numeric setting: `default` when unset, else a number >= `minimum` or a clear error."""
     raw = _get(env, name)

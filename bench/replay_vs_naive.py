@@ -6,7 +6,7 @@ of `--repeat` runs, at 1x, 2x and 4x the work (cost must grow linearly):
 
 - whole process: wall seconds of `python bench/naive_replay.py IN OUT` against
   `python -m transform replay IN --out OUT` (interpreter start and imports included), as a user
-  runs it (its default `--workers`: this machine's cores) and with `--workers 1`;
+  runs it (its default `--workers`: the cores it may use) and with `--workers 1`;
 - in-process: CPU seconds of the naive `main()` against `transform.__main__`'s replay and
   output writing with one worker, in this process (one core against one core).
 

@@ -29,7 +29,7 @@ from adapters.memory import (
     InMemoryStateStore,
     ManualClock,
 )
-from adapters.settings import PiiSettings, SettingsError
+from adapters.settings import PiiSettings, SettingsError, usable_cores
 from schemas.record import DeadLetter
 from schemas.timestamps import ms_to_datetime
 from transform.media import ALL_MEDIA, MediaFilter
@@ -51,7 +51,7 @@ REPLAY_CACHE = 1_000_000
 """Decoded states the replay's store keeps: all of them, short of a million (it holds every
 state in memory anyway; a cache miss would decode)."""
 
-DEFAULT_WORKERS = min(8, multiprocessing.cpu_count())
+DEFAULT_WORKERS = min(8, usable_cores())
 
 
 @app.callback()
@@ -104,7 +104,7 @@ def replay_command(
             min=1,
             max=64,
             help="processes, each applying a share of the conversations (same output for any "
-            "count); default: this machine's cores, at most 8",
+            "count); default: the cores this process may use, at most 8",
         ),
     ] = DEFAULT_WORKERS,
 ) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,16 @@ def test_a_key_file_overrides_the_environment_and_must_hold_a_key(tmp_path: Path
 def test_the_media_filter_is_read_once_as_a_plain_value() -> None:
     settings = TransformSettings.from_env({**LOCAL, "INGEST_MEDIA_TYPES": " Voice, CHAT "})
     assert settings.media.included == frozenset({"voice", "chat"})
+
+
+def test_usable_cores_follow_the_process_affinity() -> None:
+    """Under `taskset` (or a container's cpuset) the replay's default workers fit the cores
+    the process may use, not the machine's count."""
+    code = "from adapters.settings import usable_cores; print(usable_cores())"
+    pinned = subprocess.run(
+        ["taskset", "-c", "0", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert pinned.stdout.strip() == "1"
