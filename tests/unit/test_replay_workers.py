@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import multiprocessing
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from tests.golden.outputs import data_sets, read_input
+from transform.__main__ import replay_into_folder
 from transform.deadletters import whole_delivery_letter
 from transform.replay import Shard, write_dead_letters
 
@@ -24,8 +29,11 @@ def _replay(data: Path, out: Path, workers: int) -> tuple[dict[str, bytes], dict
         capture_output=True,
         check=True,
     )
-    files = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    return files, orjson.loads(done.stdout)
+    return _files(out), orjson.loads(done.stdout)
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
 
 def test_workers_in_processes_of_their_own_write_what_one_process_writes(tmp_path: Path) -> None:
@@ -90,3 +98,33 @@ def test_every_conversation_belongs_to_exactly_one_share() -> None:
 def test_a_share_outside_its_count_is_refused(index: int, count: int) -> None:
     with pytest.raises(ValueError, match="needs 0 <= index < count"):
         Shard(index, count)
+
+
+def test_workers_start_by_spawn_in_a_process_with_other_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fork is unsafe once a process has threads: the replay spawns its workers instead."""
+    methods: list[str | None] = []
+    real_get_context = multiprocessing.get_context
+
+    def get_context(method: str | None = None) -> Any:
+        methods.append(method)
+        return real_get_context(method)
+
+    monkeypatch.setattr(multiprocessing, "get_context", get_context)
+    data = tmp_path / "mixed.jsonl"
+    data.write_bytes(read_input(data_sets()["mixed"]))
+    one_summary = io.StringIO()
+    replay_into_folder(data, tmp_path / "one", one_summary, batch_size=7, workers=1)
+    stop = threading.Event()
+    busy = threading.Thread(target=stop.wait, daemon=True)
+    busy.start()
+    try:
+        spawned_summary = io.StringIO()
+        replay_into_folder(data, tmp_path / "two", spawned_summary, batch_size=7, workers=2)
+    finally:
+        stop.set()
+        busy.join()
+    assert methods == ["spawn"]
+    assert spawned_summary.getvalue() == one_summary.getvalue()
+    assert _files(tmp_path / "two") == _files(tmp_path / "one")
