@@ -370,7 +370,10 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 <= args.partition < args.partitions:
         parser.error(f"--partition must be 0..{args.partitions - 1}, got {args.partition}")
-    sizes = [int(s) for s in args.batch_sizes.split(",")]
+    try:
+        sizes = [int(size) for size in args.batch_sizes.split(",")]
+    except ValueError:
+        sizes = []
     if not sizes or min(sizes) < 1:
         parser.error(f"--batch-sizes must be positive integers, got {args.batch_sizes!r}")
     logging.disable(logging.WARNING)  # dead-letter warnings are part of the input, not news

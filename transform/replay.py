@@ -16,6 +16,7 @@ to no conversation (rejected input, the batch-level counts).
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -80,17 +81,6 @@ def read_deliveries(stream: BinaryIO) -> Iterator[Delivery]:
         yield Delivery(body=body, source={"line": number})
 
 
-def _batches(deliveries: Iterator[Delivery], size: int) -> Iterator[list[Delivery]]:
-    batch: list[Delivery] = []
-    for delivery in deliveries:
-        batch.append(delivery)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def replay(
     stream: BinaryIO,
     ports: ReplayPorts,
@@ -115,7 +105,7 @@ def replay(
     )
     counts = Counts()
     now_ms = datetime_to_ms(clock.now())
-    for deliveries in _batches(read_deliveries(stream), batch_size):
+    for deliveries in itertools.batched(read_deliveries(stream), batch_size, strict=False):
         batch = parse_batch(deliveries)
         if shard is not None:
             batch = shard.share(batch)
