@@ -63,6 +63,8 @@ app.add_typer(state_app, name="state")
 app.add_typer(genesys_app, name="genesys")
 
 console = Console()
+err_console = Console(stderr=True)
+"""Errors go to stderr, so a command's `--json` output on stdout stays parseable."""
 SettingsOption = Annotated[
     Path | None,
     typer.Option(
@@ -93,7 +95,7 @@ def _errors() -> Iterator[None]:
         error, code = e, SETTINGS_EXIT
     except (Unreachable, StorageUnavailable) as e:
         error, code = e, UNREACHABLE_EXIT
-    console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
     raise typer.Exit(code) from error
 
 

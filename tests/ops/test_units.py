@@ -136,9 +136,11 @@ def test_cli_names_the_missing_setting(tmp_path: Path) -> None:
     path = tmp_path / "empty.json"
     path.write_text('{"Values": {}}')
     env = {"EventHubConnection": "", "AzureWebJobsStorage": ""}
-    result = CliRunner().invoke(app, ["lag", "--settings", str(path)], env=env)
+    result = CliRunner().invoke(app, ["lag", "--settings", str(path), "--json"], env=env)
     assert result.exit_code == 2
     assert "EventHubConnection" in result.output
+    assert "EventHubConnection" in result.stderr
+    assert result.stdout == ""  # what a script parses as JSON holds no error text
     both = CliRunner().invoke(
         app, ["checkpoint", "reset", "--to", "start", "--settings", str(path)], env=env
     )
