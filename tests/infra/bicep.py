@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-INFRA = ROOT / "infra"
+from tests.infra.deploy import INFRA
 
 _PARAM = re.compile(r"^param\s+(\w+)\s+\w+(?:\s*=\s*(.+))?$", re.MULTILINE)
 _RESOURCE = re.compile(r"^resource\s+(\w+)\s+'([^'@]+)@[^']+'(?:\s+existing)?\s*=", re.MULTILINE)

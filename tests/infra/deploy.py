@@ -5,7 +5,9 @@ literals, parameters and variables, `${…}` interpolation, objects and arrays, 
 comparison and logical operators, property and index access, and the few functions below.
 Conditions and loops of resources and modules are followed, and module parameters passed on,
 so a test can ask what `vnetEnabled=false` deploys and with which properties. What only Azure
-knows (module outputs, resource ids, the clock, the subscription) is an `Unknown`.
+knows (resource ids, the clock, the subscription) is an `Unknown`; so is a module's output where
+its caller reads it, though `Deployment.output` evaluates it on the module's side. This is the
+one reader of the Bicep templates for the tests (ROOT and INFRA are their paths).
 
 pycep writes identifiers and string literals alike: a plain string is a parameter, variable or
 symbol when one of that name is in scope, else a literal (the templates' names never collide).
@@ -14,17 +16,19 @@ symbol when one of that name is in scope, else a literal (the templates' names n
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pycep import BicepParser
 
-from tests.infra.bicep import INFRA
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
 
 _INTERPOLATION = re.compile(r"\$\{([^{}]*)\}")
 _NAME = re.compile(r"[A-Za-z_]\w*")
@@ -138,6 +142,10 @@ def _date_time_add(base: object, duration: object, _format: object = None) -> ob
     return moved.isoformat().replace("+00:00", "Z")
 
 
+def _json(value: object) -> object:
+    return json.loads(value) if isinstance(value, str) else Unknown(f"json({value!r})")
+
+
 def _date_time_to_epoch(value: object) -> object:
     if not isinstance(value, str):
         return Unknown(f"dateTimeToEpoch({value!r})")
@@ -155,6 +163,7 @@ _FUNCTIONS: dict[str, Callable[..., object]] = {
     "environment": lambda: PUBLIC_CLOUD,
     "date_time_add": _date_time_add,
     "date_time_to_epoch": _date_time_to_epoch,
+    "json": _json,
 }
 
 
@@ -310,7 +319,12 @@ def evaluate(node: Any, scope: Scope) -> object:
         return function(*arguments)
     if "loop_type" in node:
         return [evaluate(node["config"], iteration) for iteration in _iterations(node, scope)]
-    return {key: evaluate(value, scope) for key, value in node.items()}
+    # pycep keeps the quotes of a quoted key ('azd-env-name'); Azure's key has none.
+    return {_unquoted(key): evaluate(value, scope) for key, value in node.items()}
+
+
+def _unquoted(key: str) -> str:
+    return key[1:-1] if len(key) > 1 and key[0] == key[-1] == "'" else key
 
 
 def _iterations(config: dict[str, Any], scope: Scope) -> Iterator[Scope]:
@@ -375,6 +389,18 @@ class Deployment:
         found = [r for r in self.resources if r.symbol == symbol]
         assert len(found) == 1, f"{self.path}: {len(found)} instances of {symbol}"
         return found[0]
+
+    def variable(self, name: str) -> object:
+        """The value of a `var` of this template, as deployed."""
+        scope = Scope(parse(self.path), dict(self.params))
+        assert name in scope.tree["variables"], f"{self.path}: no variable {name}"
+        return scope.lookup(name)
+
+    def output(self, name: str) -> object:
+        """The value of an `output` of this template (an `Unknown` if only Azure knows it)."""
+        tree = parse(self.path)
+        assert name in tree["outputs"], f"{self.path}: no output {name}"
+        return evaluate(tree["outputs"][name]["value"], Scope(tree, dict(self.params)))
 
     def walk(self) -> Iterator[tuple[Deployment, Resource]]:
         """Every resource of this deployment and its modules, with the deployment it is in."""

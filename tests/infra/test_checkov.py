@@ -18,10 +18,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from tests.infra import bicep
-from tests.infra.deploy import parse
+from tests.infra.deploy import INFRA, ROOT, parse
 
-ROOT = bicep.ROOT
 CHECKOV_PYTHON = ROOT / ".venv-checkov" / "bin" / "python"
 SECURITY_DOC = ROOT / "docs" / "security.md"
 
@@ -147,7 +145,7 @@ def test_cloudformation_templates_below_the_directory_are_scanned(tmp_path: Path
 
 
 def test_every_bicep_file_parses_with_the_parser_checkov_ships() -> None:
-    paths = sorted(str(p.relative_to(ROOT)) for p in bicep.INFRA.rglob("*.bicep"))
+    paths = sorted(str(p.relative_to(ROOT)) for p in INFRA.rglob("*.bicep"))
     script = (
         "import sys\n"
         "from pycep import BicepParser\n"
@@ -182,5 +180,5 @@ def test_every_bicep_file_is_deployed_from_main() -> None:
                 follow(target)
 
     follow("main.bicep")
-    present = {str(p.relative_to(bicep.INFRA)) for p in bicep.INFRA.rglob("*.bicep")}
+    present = {str(p.relative_to(INFRA)) for p in INFRA.rglob("*.bicep")}
     assert present == reached

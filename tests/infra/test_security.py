@@ -16,8 +16,17 @@ from functools import cache
 
 import pytest
 
-from tests.infra import bicep
-from tests.infra.deploy import Deployment, Resource, ResourceId, Symbol, Unknown, deploy, parse
+from tests.infra.deploy import (
+    INFRA,
+    ROOT,
+    Deployment,
+    Resource,
+    ResourceId,
+    Symbol,
+    Unknown,
+    deploy,
+    parse,
+)
 
 DEPLOYED_AT = "2026-03-01T12:00:00Z"
 REQUIRED = {
@@ -63,7 +72,7 @@ def test_private_networking_and_keep_are_the_defaults_and_azd_can_change_them() 
     assert declared["recordPii"]["default"] == "keep"
     assert declared["deadletterRetentionDays"]["default"] == 30
     assert declared["dataStorageSku"]["default"] == "Standard_ZRS"
-    mapped = json.loads((bicep.INFRA / "main.parameters.json").read_text(encoding="utf-8"))
+    mapped = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))
     values = {name: entry["value"] for name, entry in mapped["parameters"].items()}
     assert values["vnetEnabled"] == "${VNET_ENABLED=true}"
     assert values["recordPii"] == "${RECORD_PII=keep}"
@@ -492,7 +501,7 @@ def test_docs_security_lists_every_role_assignment_the_templates_make() -> None:
                 _scope_label(where, resource.body["scope"]),
             )
         )
-    text = (bicep.ROOT / "docs" / "security.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| (app identity|operator) \| ([^|]+) \| ([^|]+) \|", text, re.MULTILINE)
     documented = {(who, role.strip(), scope.strip()) for who, role, scope in rows}
     assert documented == assigned

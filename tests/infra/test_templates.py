@@ -17,7 +17,7 @@ from adapters.entity import SPILL_CONTAINER
 from adapters.settings import HubSettings, IngestSettings, TransformSettings
 from functions import telemetry
 from tests.infra import bicep
-from tests.infra.deploy import deploy
+from tests.infra.deploy import INFRA, ROOT, deploy
 
 MAIN = bicep.read("main.bicep")
 APP = bicep.read("modules/functionapp.bicep")
@@ -121,7 +121,7 @@ def test_no_setting_is_a_secret_or_a_keyed_connection_string() -> None:
     )
     for name in ("EventHubConnection", "StateStorage", "AzureWebJobsStorage", "WEBHOOK_SECRET"):
         assert name not in SETTINGS, f"{name} must not be set as a plain value"
-    for path in bicep.INFRA.rglob("*.bicep"):
+    for path in INFRA.rglob("*.bicep"):
         text = path.read_text(encoding="utf-8")
         assert not secretish.search(text), f"{path.name} reads or writes a key"
     # Secrets are Key Vault references, resolved by the app's identity (test_security.py).
@@ -241,18 +241,18 @@ def test_alerts_watch_what_telemetry_emits() -> None:
 
 # ---------------------------------------------------------------------- azd
 def test_azure_yaml_deploys_this_folder_as_a_python_function_app() -> None:
-    document = yaml.safe_load((bicep.ROOT / "azure.yaml").read_text(encoding="utf-8"))
+    document = yaml.safe_load((ROOT / "azure.yaml").read_text(encoding="utf-8"))
     services = document["services"]
     assert isinstance(services, dict)
     api = services["api"]
     assert api == {"project": ".", "language": "python", "host": "function"}
     infra = document["infra"]
     assert isinstance(infra, dict)
-    assert (bicep.ROOT / str(infra["path"]) / f"{infra['module']}.bicep").exists()
+    assert (ROOT / str(infra["path"]) / f"{infra['module']}.bicep").exists()
 
 
 def test_parameters_file_names_only_real_parameters() -> None:
-    document = json.loads((bicep.INFRA / "main.parameters.json").read_text(encoding="utf-8"))
+    document = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))
     for name in document["parameters"]:
         assert name in MAIN_PARAMS, f"main.parameters.json sets unknown parameter {name}"
     required = {name for name, default in MAIN_PARAMS.items() if default is None}
@@ -272,7 +272,7 @@ def _ignored(path: Path, patterns: list[str]) -> bool:
 def test_funcignore_keeps_tooling_tests_and_local_data_out() -> None:
     patterns = [
         line.strip()
-        for line in (bicep.ROOT / ".funcignore").read_text(encoding="utf-8").splitlines()
+        for line in (ROOT / ".funcignore").read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     ]
     for excluded in (
@@ -319,7 +319,7 @@ def settings_read_by_the_code() -> set[str]:
     """Every setting name the deployed packages read from the environment."""
     names: set[str] = set()
     for package in ("functions", "adapters", "ingest", "transform"):
-        for path in (bicep.ROOT / package).rglob("*.py"):
+        for path in (ROOT / package).rglob("*.py"):
             for match in _READS.finditer(path.read_text(encoding="utf-8")):
                 names.add(match[1] or match[2])
     return names
@@ -338,7 +338,7 @@ def documented_settings(table: str) -> set[str]:
 
 
 def test_the_configuration_table_lists_every_setting() -> None:
-    docs = (bicep.ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    docs = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
     table = docs[docs.index("## Configuration") : docs.index("## Local development")]
     documented = documented_settings(table)
     read = settings_read_by_the_code()
