@@ -1,4 +1,4 @@
-"""The Bicep templates and azure.yaml against the settings the code reads.
+"""The Bicep templates, as deployed (tests/infra/deploy.py), and azure.yaml against the code.
 
 Every connection the app opens is configured identity-based and parses with the app's own
 settings code; no value is a key, a SAS or a connection string with a secret; the identity has
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -16,52 +17,79 @@ import yaml
 from adapters.entity import SPILL_CONTAINER
 from adapters.settings import HubSettings, IngestSettings, TransformSettings
 from functions import telemetry
-from tests.infra import bicep
-from tests.infra.deploy import INFRA, ROOT, deploy
+from tests.infra.deploy import INFRA, ROOT, Deployment, ResourceId, Symbol, Unknown, deploy, parse
 
-MAIN = bicep.read("main.bicep")
-APP = bicep.read("modules/functionapp.bicep")
-SETTINGS = bicep.entries(bicep.variable(APP, "appSettings"))
-MAIN_PARAMS = bicep.params(MAIN)
 REQUIRED_ARGUMENTS = {
     "environmentName": "dev",
     "location": "swedencentral",
     "recordPiiKey": "k" * 64,
 }
 DEFAULT_DEPLOYMENT = deploy("main.bicep", REQUIRED_ARGUMENTS)
-
-# What the deployment puts where the templates have expressions.
-_ENDPOINTS = {
-    "blob": "https://stdataexample.blob.core.windows.net/",
-    "queue": "https://sthostexample.queue.core.windows.net/",
-    "table": "https://stdataexample.table.core.windows.net/",
-}
+MAIN_PARAMETERS = parse("main.bicep")["parameters"]
 CLIENT_ID = "00000000-0000-0000-0000-0000000000c1"
 
 
-def _value(name: str, expression: str) -> str:
-    """A realistic value for one app-setting expression."""
-    literal = re.fullmatch(r"'([^']*)'", expression)
-    if literal:
-        return literal[1].replace("${identityClientId}", CLIENT_ID)
-    for kind, url in _ENDPOINTS.items():
-        if kind in expression.lower():
-            return url
-    if expression == "identityClientId":
-        return CLIENT_ID
-    if expression == "eventHubsNamespace":
-        return "evhns-example.servicebus.windows.net"
-    if "ConnectionString" in expression:
-        return "InstrumentationKey=00000000-0000-0000-0000-000000000000"
-    param = re.fullmatch(r"(?:string\()?(\w+)\)?", expression)
-    if param and param[1] in MAIN_PARAMS and MAIN_PARAMS[param[1]] is not None:
-        return str(MAIN_PARAMS[param[1]]).strip("'")
-    raise AssertionError(f"no example value for {name}: {expression}")
+def one(deployment: Deployment, symbol: str) -> Deployment:
+    module = deployment.module(symbol)
+    assert module is not None, f"module {symbol} is not deployed"
+    return module
 
 
-def deployed_env() -> dict[str, str]:
-    """The app settings as the deployed app sees them."""
-    return {name: _value(name, expression) for name, expression in SETTINGS.items()}
+def app_settings(deployment: Deployment) -> dict[str, object]:
+    """The app settings as the templates evaluate them (`Unknown` where Azure fills them in)."""
+    return one(deployment, "functionApp").resource("app__settings").properties
+
+
+def primary_endpoint(account: object, service: str) -> str:
+    """What Azure reports as a storage account's `primaryEndpoints.<service>`."""
+    return f"https://{account}.{service}.core.windows.net/"
+
+
+def azure_fills_in(deployment: Deployment) -> dict[str, str]:
+    """Values only Azure knows, by the expression that reads them, as it would fill them in."""
+    host = one(deployment, "hostStorage").resource("account").body["name"]
+    data = one(deployment, "stateStorage").resource("account").body["name"]
+    return {
+        "identity.outputs.clientId": CLIENT_ID,
+        "stateStorage.outputs.blobEndpoint": primary_endpoint(data, "blob"),
+        "stateStorage.outputs.tableEndpoint": primary_endpoint(data, "table"),
+        # functionapp.bicep reads the host account (an `existing` resource) itself.
+        **{
+            f"hostStorage.properties.primaryEndpoints.{service}": primary_endpoint(host, service)
+            for service in ("blob", "queue", "table")
+        },
+        "appInsights.properties.ConnectionString": (
+            "InstrumentationKey=00000000-0000-0000-0000-000000000000"
+        ),
+    }
+
+
+def _filled_in(value: object, deployment: Deployment, azure: dict[str, str]) -> object:
+    """A module parameter with module outputs evaluated and what only Azure knows filled in."""
+    if not isinstance(value, Unknown):
+        return value
+    module, _, output = value.expression.partition(".outputs.")
+    if output and (called := deployment.module(module)) is not None:
+        evaluated = called.output(output)
+        if not isinstance(evaluated, Unknown):
+            return evaluated
+    return azure.get(value.expression, value)
+
+
+def deployed_env(deployment: Deployment = DEFAULT_DEPLOYMENT) -> dict[str, str]:
+    """The app settings as the deployed app sees them: functionapp.bicep deployed again with
+    the parameters main.bicep passes it, module outputs and Azure's own values filled in."""
+    azure = azure_fills_in(deployment)
+    passed = one(deployment, "functionApp").params
+    arguments = {name: _filled_in(value, deployment, azure) for name, value in passed.items()}
+    settings = deploy("modules/functionapp.bicep", arguments).resource("app__settings")
+    env = {
+        name: azure.get(value.expression, value) if isinstance(value, Unknown) else value
+        for name, value in settings.properties.items()
+    }
+    unknown = {name: value for name, value in env.items() if not isinstance(value, str)}
+    assert not unknown, f"no example value for {unknown}"
+    return env
 
 
 # ---------------------------------------------------------------------- settings
@@ -70,16 +98,22 @@ def test_the_app_and_the_ops_tools_parse_the_deployed_settings_identity_based() 
     ingest = IngestSettings.from_env(env)
     transform = TransformSettings.from_env(env)
     hub = HubSettings.from_env(env)
+    namespace = one(DEFAULT_DEPLOYMENT, "eventHubs").resource("namespace").body["name"]
     for connection in (ingest.eventhub, hub.eventhub):
         assert connection.connection_string is None
-        assert connection.fully_qualified_namespace == "evhns-example.servicebus.windows.net"
+        assert connection.fully_qualified_namespace == f"{namespace}.servicebus.windows.net"
         assert connection.client_id == CLIENT_ID
     for storage in (ingest.dead_letters, transform.state, hub.host_storage):
         assert storage.connection_string is None
         assert storage.client_id == CLIENT_ID
         assert storage.blob_service_uri and storage.blob_service_uri.startswith("https://")
-    assert transform.state.table_service_uri == _ENDPOINTS["table"]
-    assert ingest.eventhub_name == hub.eventhub_name == "genesys-events"
+    data = one(DEFAULT_DEPLOYMENT, "stateStorage").resource("account").body["name"]
+    host = one(DEFAULT_DEPLOYMENT, "hostStorage").resource("account").body["name"]
+    assert transform.state.table_service_uri == primary_endpoint(data, "table")
+    assert transform.state.blob_service_uri == primary_endpoint(data, "blob")
+    assert hub.host_storage.blob_service_uri == primary_endpoint(host, "blob")
+    hub_name = one(DEFAULT_DEPLOYMENT, "eventHubs").resource("hub").body["name"]
+    assert ingest.eventhub_name == hub.eventhub_name == hub_name == "genesys-events"
     assert hub.consumer_group == "transform"
     assert env["AZURE_CLIENT_ID"] == CLIENT_ID
     assert env["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == (
@@ -94,47 +128,72 @@ def test_the_app_and_the_ops_tools_parse_the_deployed_settings_identity_based() 
 
 
 def test_the_media_filter_is_a_parameter_that_keeps_every_media_type_by_default() -> None:
-    assert SETTINGS["INGEST_MEDIA_TYPES"] == "ingestMediaTypes"
-    assert MAIN_PARAMS["ingestMediaTypes"] == "''"
+    assert MAIN_PARAMETERS["ingestMediaTypes"]["default"] == ""
+    assert app_settings(DEFAULT_DEPLOYMENT)["INGEST_MEDIA_TYPES"] == ""
     assert TransformSettings.from_env(deployed_env()).media.keeps_all
     chosen = deploy("main.bicep", {**REQUIRED_ARGUMENTS, "ingestMediaTypes": "VOICE,chat"})
-    functions = chosen.module("functionApp")
-    assert functions is not None
-    value = functions.resource("app__settings").properties["INGEST_MEDIA_TYPES"]
+    value = app_settings(chosen)["INGEST_MEDIA_TYPES"]
     assert value == "VOICE,chat"
+    assert deployed_env(chosen)["INGEST_MEDIA_TYPES"] == value
     env = deployed_env() | {"INGEST_MEDIA_TYPES": value}
     assert TransformSettings.from_env(env).media.describe() == "chat,voice"
 
 
+SECRETISH = re.compile(
+    r"AccountKey|SharedAccessKey|SharedAccessSignature|listKeys|listConnectionStrings|"
+    r"list_keys|list_connection_strings|primaryKey|password",
+    re.IGNORECASE,
+)
+
+
 def test_no_setting_is_a_secret_or_a_keyed_connection_string() -> None:
-    secretish = re.compile(
-        r"AccountKey|SharedAccessKey|SharedAccessSignature|listKeys|listConnectionStrings|"
-        r"primaryKey|password",
-        re.IGNORECASE,
+    # With a webhook secret and pii=hash: every setting the template can make.
+    everything = deploy(
+        "main.bicep", {**REQUIRED_ARGUMENTS, "webhookSecret": "s", "recordPii": "hash"}
     )
-    for name, expression in SETTINGS.items():
-        assert not secretish.search(name + expression), f"{name} looks like a secret"
+    settings = app_settings(everything)
+    for name, value in settings.items():
+        # An Unknown's expression says where Azure's value comes from (listKeys(), a property).
+        source = value.expression if isinstance(value, Unknown) else str(value)
+        assert not SECRETISH.search(name + source), f"{name} looks like a secret"
         if name != "APPLICATIONINSIGHTS_CONNECTION_STRING":
-            assert "connectionstring" not in expression.lower(), name
-    assert SETTINGS["APPLICATIONINSIGHTS_CONNECTION_STRING"] == (
+            assert "connectionstring" not in source.lower(), name
+    assert settings["APPLICATIONINSIGHTS_CONNECTION_STRING"] == Unknown(
         "appInsights.properties.ConnectionString"
     )
-    for name in ("EventHubConnection", "StateStorage", "AzureWebJobsStorage", "WEBHOOK_SECRET"):
-        assert name not in SETTINGS, f"{name} must not be set as a plain value"
+    for name in ("EventHubConnection", "StateStorage", "AzureWebJobsStorage"):
+        assert name not in settings, f"{name} must not be set as a plain value"
+    # Text on purpose: no template reads or writes a key anywhere, deployed or not, in any
+    # branch or function the evaluator does not follow.
     for path in INFRA.rglob("*.bicep"):
         text = path.read_text(encoding="utf-8")
-        assert not secretish.search(text), f"{path.name} reads or writes a key"
+        assert not SECRETISH.search(text), f"{path.name} reads or writes a key"
     # Secrets are Key Vault references, resolved by the app's identity (test_security.py).
-    assert "WEBHOOK_SECRET: webhookSecretReference" in APP
-    assert "RECORD_PII_KEY: recordPiiKeyReference" in APP
+    for name in ("WEBHOOK_SECRET", "RECORD_PII_KEY"):
+        assert name not in app_settings(DEFAULT_DEPLOYMENT)
+        assert str(settings[name]).startswith("@Microsoft.KeyVault(VaultName="), name
     for name in ("webhookSecret", "recordPiiKey"):
-        assert re.search(rf"@secure\(\)\s*\n(@\w+\(.*\)\s*\n)*param {name} string", MAIN), name
+        decorators = MAIN_PARAMETERS[name]["decorators"]
+        assert {"type": "secure"} in decorators, name
 
 
 def test_local_auth_is_off_everywhere() -> None:
-    assert "allowSharedKeyAccess: false" in bicep.read("modules/storage.bicep")
-    assert "disableLocalAuth: true" in bicep.read("modules/eventhubs.bicep")
-    assert "DisableLocalAuth: true" in bicep.read("modules/monitoring.bicep")
+    for vnet in (True, False):
+        deployment = deploy("main.bicep", {**REQUIRED_ARGUMENTS, "vnetEnabled": vnet})
+        switches = {
+            "Microsoft.Storage/storageAccounts": ("allowSharedKeyAccess", False),
+            "Microsoft.EventHub/namespaces": ("disableLocalAuth", True),
+            "Microsoft.Insights/components": ("DisableLocalAuth", True),
+        }
+        found = [r for _, r in deployment.walk() if r.type in switches]
+        assert Counter(r.type for r in found) == {
+            "Microsoft.Storage/storageAccounts": 2,  # host and data
+            "Microsoft.EventHub/namespaces": 1,
+            "Microsoft.Insights/components": 1,
+        }
+        for resource in found:
+            switch, value = switches[resource.type]
+            assert resource.properties[switch] is value, f"{resource.body['name']}: {switch}"
 
 
 # ---------------------------------------------------------------------- roles
@@ -147,24 +206,29 @@ ROLE_IDS = {
     "storageQueueDataContributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
     "monitoringMetricsPublisher": "3913510d-42f4-4e42-8a64-420c390055eb",
 }
+APP_IDENTITY = Unknown("identity.outputs.principalId")
+OPERATOR = "00000000-0000-0000-0000-0000000000aa"
+WITH_OPERATOR = deploy("main.bicep", {**REQUIRED_ARGUMENTS, "principalId": OPERATOR})
 
 
-def _assignments(principal: str) -> set[tuple[str, str]]:
-    text = bicep.read("modules/roles.bicep")
+def _assignments(deployment: Deployment, principal: object) -> set[tuple[str, str]]:
+    """(role, scope symbol) of every assignment the roles module makes to `principal`."""
+    names = {role_id: name for name, role_id in ROLE_IDS.items()}
     found: set[tuple[str, str]] = set()
-    for resource in bicep.resources(text):
-        if not resource.type.startswith("Microsoft.Authorization/roleAssignments"):
+    for resource in one(deployment, "roles").resources:
+        if resource.type != "Microsoft.Authorization/roleAssignments":
             continue
-        role = re.search(r"roles\.(\w+)\)", resource.body)
-        scope = resource.properties.get("scope")
-        assert role and scope, f"{resource.symbol}: role and scope must be explicit"
-        if f"principalId: {principal}" in resource.body:
-            found.add((role[1], scope))
+        role, scope = resource.properties["roleDefinitionId"], resource.body.get("scope")
+        assert isinstance(role, ResourceId), f"{resource.symbol}: role must be explicit"
+        assert role.type == "Microsoft.Authorization/roleDefinitions", resource.symbol
+        assert isinstance(scope, Symbol), f"{resource.symbol}: scope must be explicit"
+        if resource.properties["principalId"] == principal:
+            found.add((names[str(role.names[0])], scope.name))
     return found
 
 
 def test_the_identity_has_exactly_the_roles_it_needs() -> None:
-    assert _assignments("identityPrincipalId") == {
+    expected = {
         ("eventHubsDataSender", "hub"),
         ("eventHubsDataReceiver", "hub"),
         ("storageBlobDataOwner", "hostStorage"),
@@ -174,69 +238,104 @@ def test_the_identity_has_exactly_the_roles_it_needs() -> None:
         ("storageTableDataContributor", "stateStorage"),
         ("monitoringMetricsPublisher", "appInsights"),
     }
+    assert _assignments(WITH_OPERATOR, APP_IDENTITY) == expected
+    assert _assignments(DEFAULT_DEPLOYMENT, APP_IDENTITY) == expected
 
 
 def test_role_definition_ids_are_the_built_in_ones() -> None:
-    table = bicep.entries(bicep.variable(bicep.read("modules/roles.bicep"), "roles"))
-    assert {name: value.strip("'") for name, value in table.items()} == ROLE_IDS
+    assert one(DEFAULT_DEPLOYMENT, "roles").variable("roles") == ROLE_IDS
 
 
 def test_the_operator_can_run_the_ops_cli_and_nothing_more() -> None:
-    assert _assignments("operatorPrincipalId") == {
+    assert _assignments(WITH_OPERATOR, OPERATOR) == {
         ("eventHubsDataReceiver", "hub"),
         ("eventHubsDataSender", "hub"),
         ("storageBlobDataContributor", "hostStorage"),
         ("storageBlobDataContributor", "stateStorage"),
         ("storageTableDataContributor", "stateStorage"),  # ops erase deletes state rows
     }
+    # Without an operator (principalId empty) the assignments are the identity's alone.
+    roles = one(DEFAULT_DEPLOYMENT, "roles").resources
+    assert {r.properties["principalId"] for r in roles} == {APP_IDENTITY}
 
 
 # ---------------------------------------------------------------------- resources
 def test_flex_consumption_python_313_with_http_concurrency_and_identity_deployment() -> None:
-    config = bicep.braced(APP, APP.index("functionAppConfig:"))
-    assert re.search(r"name: 'python'\s+version: '3.13'", config)
-    assert "perInstanceConcurrency: httpPerInstanceConcurrency" in config
-    assert "instanceMemoryMB: instanceMemoryMB" in config
-    assert "type: 'blobContainer'" in config
-    assert "type: 'UserAssignedIdentity'" in config
-    plan = next(r for r in bicep.resources(APP) if r.symbol == "plan")
-    assert "tier: 'FlexConsumption', name: 'FC1'" in plan.body
-    assert int(str(bicep.params(APP)["httpPerInstanceConcurrency"])) > 1
-    assert "'azd-service-name': 'api'" in APP
+    functions = one(DEFAULT_DEPLOYMENT, "functionApp")
+    app = functions.resource("app")
+    config = app.properties["functionAppConfig"]
+    assert config["runtime"] == {"name": "python", "version": "3.13"}
+    scale = config["scaleAndConcurrency"]
+    assert scale["triggers"]["http"]["perInstanceConcurrency"] > 1
+    module_default = parse("modules/functionapp.bicep")["parameters"]["httpPerInstanceConcurrency"]
+    assert module_default["default"] > 1
+    storage = config["deployment"]["storage"]
+    assert storage["type"] == "blobContainer"
+    assert storage["authentication"] == {
+        "type": "UserAssignedIdentity",
+        "userAssignedIdentityResourceId": Unknown("identity.outputs.id"),
+    }
+    assert functions.resource("plan").body["sku"] == {"tier": "FlexConsumption", "name": "FC1"}
+    assert app.body["tags"]["azd-service-name"] == "api"
+    # Concurrency and memory are main.bicep's parameters, passed through to the app.
+    tuned = deploy(
+        "main.bicep",
+        {**REQUIRED_ARGUMENTS, "httpPerInstanceConcurrency": 4, "instanceMemoryMB": 4096},
+    )
+    scale = one(tuned, "functionApp").resource("app").properties["functionAppConfig"]
+    assert scale["scaleAndConcurrency"]["triggers"]["http"]["perInstanceConcurrency"] == 4
+    assert scale["scaleAndConcurrency"]["instanceMemoryMB"] == 4096
 
 
 def test_event_hubs_defaults_and_retention() -> None:
-    assert MAIN_PARAMS["eventHubName"] == "'genesys-events'"
-    assert MAIN_PARAMS["partitionCount"] == "8"
-    hubs = bicep.read("modules/eventhubs.bicep")
-    namespace = next(r for r in bicep.resources(hubs) if r.symbol == "namespace")
-    assert "name: 'Standard'" in namespace.body
-    assert "retentionTimeInHours: 168" in hubs
-    assert any(r.type.endswith("/consumergroups") for r in bicep.resources(hubs))
-    assert SETTINGS["EVENTHUB_CONSUMER_GROUP"] == "consumerGroupName"
+    hubs = one(DEFAULT_DEPLOYMENT, "eventHubs")
+    assert hubs.resource("namespace").body["sku"]["name"] == "Standard"
+    hub = hubs.resource("hub")
+    assert hub.body["name"] == "genesys-events"
+    assert hub.properties["partitionCount"] == 8
+    assert hub.properties["retentionDescription"]["retentionTimeInHours"] == 168
+    group = hubs.resource("consumerGroup")
+    assert group.type == "Microsoft.EventHub/namespaces/eventhubs/consumergroups"
+    assert group.body["parent"] == Symbol("hub")
+    assert deployed_env()["EVENTHUB_CONSUMER_GROUP"] == group.body["name"] == "transform"
+    other = deploy("main.bicep", {**REQUIRED_ARGUMENTS, "consumerGroupName": "other"})
+    assert one(other, "eventHubs").resource("consumerGroup").body["name"] == "other"
+    assert deployed_env(other)["EVENTHUB_CONSUMER_GROUP"] == "other"
 
 
 def test_state_storage_is_separate_and_holds_what_the_code_uses() -> None:
     defaults = TransformSettings.from_env({"StateStorage": "UseDevelopmentStorage=true"})
-    assert MAIN_PARAMS["stateTableName"] == f"'{defaults.state_table}'"
-    assert MAIN_PARAMS["recordsContainer"] == f"'{defaults.records_container}'"
-    assert MAIN_PARAMS["deadletterContainer"] == f"'{defaults.deadletter_container}'"
-    assert f"var spillContainer = '{SPILL_CONTAINER}'" in MAIN
-    assert "containers: [recordsContainer, deadletterContainer, spillContainer]" in MAIN
-    assert "tables: [stateTableName]" in MAIN
-    host, state = (DEFAULT_DEPLOYMENT.module(symbol) for symbol in ("hostStorage", "stateStorage"))
-    assert host and str(host.resource("account").body["name"]).startswith("sthost")
-    assert state and str(state.resource("account").body["name"]).startswith("stdata")
+    env = deployed_env()
+    assert env["STATE_TABLE_NAME"] == defaults.state_table
+    assert env["RECORDS_CONTAINER"] == defaults.records_container
+    assert env["DEADLETTER_CONTAINER"] == defaults.deadletter_container
+    host, state = (one(DEFAULT_DEPLOYMENT, symbol) for symbol in ("hostStorage", "stateStorage"))
+    containers = [r.body["name"] for r in state.resources if r.symbol == "blobContainers"]
+    tables = [r.body["name"] for r in state.resources if r.symbol == "storageTables"]
+    expected = [defaults.records_container, defaults.deadletter_container, SPILL_CONTAINER]
+    assert containers == expected
+    assert tables == [defaults.state_table]
+    assert str(host.resource("account").body["name"]).startswith("sthost")
+    assert str(state.resource("account").body["name"]).startswith("stdata")
+    assert host.resource("account").body["name"] != state.resource("account").body["name"]
 
 
 def test_alerts_watch_what_telemetry_emits() -> None:
-    alerts = bicep.read("modules/alerts.bicep")
-    assert f"metricName: '{telemetry.CONSUMER_LAG_TOTAL}'" in alerts
-    assert "skipMetricValidation: true" in alerts
-    assert MAIN_PARAMS["lagAlertThreshold"] == "10000"
-    assert MAIN_PARAMS["errorRateAlertPercent"] == "'0.1'"
-    assert "success == false or toint(resultCode) >= 500" in alerts
-    assert "threshold: json(errorRatePercent)" in alerts
+    alerts = one(DEFAULT_DEPLOYMENT, "alerts")
+    (lag,) = alerts.resource("lagAlert").properties["criteria"]["allOf"]
+    assert lag["metricName"] == telemetry.CONSUMER_LAG_TOTAL
+    assert lag["skipMetricValidation"] is True
+    assert lag["threshold"] == 10000
+    (errors,) = alerts.resource("errorRateAlert").properties["criteria"]["allOf"]
+    assert "countif(success == false or toint(resultCode) >= 500)" in errors["query"]
+    assert errors["threshold"] == 0.1
+    chosen = deploy(
+        "main.bicep",
+        {**REQUIRED_ARGUMENTS, "lagAlertThreshold": 500, "errorRateAlertPercent": "2.5"},
+    )
+    (lag,) = one(chosen, "alerts").resource("lagAlert").properties["criteria"]["allOf"]
+    (errors,) = one(chosen, "alerts").resource("errorRateAlert").properties["criteria"]["allOf"]
+    assert (lag["threshold"], errors["threshold"]) == (500, 2.5)
 
 
 # ---------------------------------------------------------------------- azd
@@ -254,10 +353,16 @@ def test_azure_yaml_deploys_this_folder_as_a_python_function_app() -> None:
 def test_parameters_file_names_only_real_parameters() -> None:
     document = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))
     for name in document["parameters"]:
-        assert name in MAIN_PARAMS, f"main.parameters.json sets unknown parameter {name}"
-    required = {name for name, default in MAIN_PARAMS.items() if default is None}
+        assert name in MAIN_PARAMETERS, f"main.parameters.json sets unknown parameter {name}"
+    required = {name for name, declared in MAIN_PARAMETERS.items() if declared["default"] is None}
     # azd generates these once per environment (and keeps them) instead of asking.
-    generated = set(re.findall(r"type: 'generate'.*\n(?:@.*\n)*param (\w+)", MAIN))
+    generated = {
+        name
+        for name, declared in MAIN_PARAMETERS.items()
+        for decorator in declared["decorators"]
+        if decorator["type"] == "metadata"
+        and decorator["argument"].get("azd", {}).get("type") == "generate"
+    }
     assert generated == {"recordPiiKey"}
     assert required - generated <= set(document["parameters"])
 
