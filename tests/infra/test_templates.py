@@ -122,9 +122,9 @@ def test_the_app_and_the_ops_tools_parse_the_deployed_settings_identity_based() 
     for prefix in ("AzureWebJobsStorage", "EventHubConnection", "StateStorage"):
         assert env[f"{prefix}__credential"] == "managedidentity"
         assert env[f"{prefix}__clientId"] == CLIENT_ID
-    assert {"__blobServiceUri", "__queueServiceUri", "__tableServiceUri"} <= {
-        name.removeprefix("AzureWebJobsStorage") for name in env
-    }
+    # The Functions runtime reaches its own account's blob, queue and table services.
+    for service in ("blob", "queue", "table"):
+        assert env[f"AzureWebJobsStorage__{service}ServiceUri"] == primary_endpoint(host, service)
 
 
 def test_the_media_filter_is_a_parameter_that_keeps_every_media_type_by_default() -> None:
