@@ -411,6 +411,19 @@ class Deployment:
                 yield from deployment.walk()
 
 
+def one(deployment: Deployment, symbol: str) -> Deployment:
+    """The deployment of a module that must be deployed."""
+    module = deployment.module(symbol)
+    assert module is not None, f"module {symbol} is not deployed"
+    return module
+
+
+def app_settings(deployment: Deployment) -> dict[str, object]:
+    """The function app's settings as `main.bicep` deploys them (`Unknown` where Azure fills
+    them in)."""
+    return one(deployment, "functionApp").resource("app__settings").properties
+
+
 def _allowed(declaration: dict[str, Any]) -> list[object] | None:
     for decorator in declaration["decorators"]:
         if decorator["type"] == "allowed":

@@ -24,7 +24,9 @@ from tests.infra.deploy import (
     ResourceId,
     Symbol,
     Unknown,
+    app_settings,
     deploy,
+    one,
     parse,
 )
 
@@ -53,16 +55,6 @@ def deployed(vnet: bool, secret: str, pii: str, **more: object) -> Deployment:
 
 def of_type(deployment: Deployment, kind: str) -> list[Resource]:
     return [resource for _, resource in deployment.walk() if resource.type == kind]
-
-
-def one(deployment: Deployment, symbol: str) -> Deployment:
-    module = deployment.module(symbol)
-    assert module is not None, f"module {symbol} is not deployed"
-    return module
-
-
-def app_settings(deployment: Deployment) -> dict[str, object]:
-    return one(deployment, "functionApp").resource("app__settings").properties
 
 
 # ---------------------------------------------------------------------- defaults

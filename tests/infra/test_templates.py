@@ -17,7 +17,18 @@ import yaml
 from adapters.entity import SPILL_CONTAINER
 from adapters.settings import HubSettings, IngestSettings, TransformSettings
 from functions import telemetry
-from tests.infra.deploy import INFRA, ROOT, Deployment, ResourceId, Symbol, Unknown, deploy, parse
+from tests.infra.deploy import (
+    INFRA,
+    ROOT,
+    Deployment,
+    ResourceId,
+    Symbol,
+    Unknown,
+    app_settings,
+    deploy,
+    one,
+    parse,
+)
 
 REQUIRED_ARGUMENTS = {
     "environmentName": "dev",
@@ -27,17 +38,6 @@ REQUIRED_ARGUMENTS = {
 DEFAULT_DEPLOYMENT = deploy("main.bicep", REQUIRED_ARGUMENTS)
 MAIN_PARAMETERS = parse("main.bicep")["parameters"]
 CLIENT_ID = "00000000-0000-0000-0000-0000000000c1"
-
-
-def one(deployment: Deployment, symbol: str) -> Deployment:
-    module = deployment.module(symbol)
-    assert module is not None, f"module {symbol} is not deployed"
-    return module
-
-
-def app_settings(deployment: Deployment) -> dict[str, object]:
-    """The app settings as the templates evaluate them (`Unknown` where Azure fills them in)."""
-    return one(deployment, "functionApp").resource("app__settings").properties
 
 
 def primary_endpoint(account: object, service: str) -> str:
