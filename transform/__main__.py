@@ -189,10 +189,8 @@ def replay_into_folder(
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     prepare_output(out)
-    jobs = [
-        _Job(input_path, out, batch_size, timing, pii, media, None if workers == 1 else shard)
-        for shard in (Shard(index, workers) for index in range(workers))
-    ]
+    shards = [None] if workers == 1 else [Shard(index, workers) for index in range(workers)]
+    jobs = [_Job(input_path, out, batch_size, timing, pii, media, shard) for shard in shards]
     if workers == 1:
         shares = [_replay_share(jobs[0])]
     else:
@@ -206,8 +204,9 @@ def replay_into_folder(
         counts.add(share.counts)
     letters = [letter for share in shares for letter in share.dead_letters]
     write_dead_letters(out, letters)
-    summary = {"records": sum(share.records for share in shares), "dead_letters": len(letters)}
-    summary |= counts.as_dict()
+    records = sum(share.records for share in shares)
+    # `dead_letters`: the letters written, as the consumer's metric counts them (kept second).
+    summary = {"records": records, "dead_letters": counts.dead_letters} | counts.as_dict()
     summary_to.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
