@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import multiprocessing
 import subprocess
@@ -13,6 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
+import transform.__main__
+import transform.replay
 from tests.golden.outputs import data_sets, read_input
 from transform.__main__ import replay_into_folder
 from transform.deadletters import whole_delivery_letter
@@ -128,3 +131,29 @@ def test_workers_start_by_spawn_in_a_process_with_other_threads(
     assert methods == ["spawn"]
     assert spawned_summary.getvalue() == one_summary.getvalue()
     assert _files(tmp_path / "two") == _files(tmp_path / "one")
+
+
+def test_a_replay_in_this_process_leaves_the_garbage_collector_as_it_found_it(
+    tmp_path: Path,
+) -> None:
+    """The replay freezes the heap and widens the young generation while it runs, then undoes
+    both: a caller's process (a test run, the bench) collects as before."""
+    data = tmp_path / "mixed.jsonl"
+    data.write_bytes(read_input(data_sets()["mixed"]))
+    threshold = gc.get_threshold()
+    seen: list[tuple[tuple[int, int, int], int]] = []
+    real_replay = transform.replay.replay
+
+    def watched_replay(*args: Any, **kwargs: Any) -> Any:
+        seen.append((gc.get_threshold(), gc.get_freeze_count()))
+        return real_replay(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(transform.__main__, "replay", watched_replay)
+        replay_into_folder(data, tmp_path / "out", io.StringIO(), batch_size=7, workers=1)
+    assert len(seen) == 1
+    (during, frozen) = seen[0]
+    assert during == (transform.__main__.YOUNG_GENERATION, *threshold[1:])
+    assert frozen > 0
+    assert gc.get_threshold() == threshold
+    assert gc.get_freeze_count() == 0
