@@ -7,7 +7,8 @@ Conditions and loops of resources and modules are followed, and module parameter
 so a test can ask what `vnetEnabled=false` deploys and with which properties. What only Azure
 knows (resource ids, the clock, the subscription) is an `Unknown`; so is a module's output where
 its caller reads it, though `Deployment.output` evaluates it on the module's side. This is the
-one reader of the Bicep templates for the tests (ROOT and INFRA are their paths).
+one reader of the Bicep templates for the tests (ROOT and INFRA are their paths), and the one
+place of the arguments main.bicep requires (REQUIRED_ARGUMENTS).
 
 pycep writes identifiers and string literals alike: a plain string is a parameter, variable or
 symbol when one of that name is in scope, else a literal (the templates' names never collide).
@@ -416,6 +417,22 @@ def one(deployment: Deployment, symbol: str) -> Deployment:
     module = deployment.module(symbol)
     assert module is not None, f"module {symbol} is not deployed"
     return module
+
+
+def required_parameters(path: str) -> set[str]:
+    """The parameters of a template without a default: every deployment must pass them."""
+    return {
+        name for name, declared in parse(path)["parameters"].items() if declared["default"] is None
+    }
+
+
+# The tests' values for main.bicep's required parameters (test_templates checks the names
+# against the Bicep); every infra test deploys with these, plus what it varies.
+REQUIRED_ARGUMENTS: dict[str, object] = {
+    "environmentName": "dev",
+    "location": "swedencentral",
+    "recordPiiKey": "0123456789abcdef" * 4,  # 64 characters, as azd generates it
+}
 
 
 def app_settings(deployment: Deployment) -> dict[str, object]:

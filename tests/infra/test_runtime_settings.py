@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
-from tests.infra.deploy import Deployment, deploy
+from tests.infra.deploy import REQUIRED_ARGUMENTS, Deployment, deploy
 
 LOCAL = json.loads((ROOT / "local.settings.example.json").read_text(encoding="utf-8"))["Values"]
 # Flex Consumption refuses these app settings (the platform owns them).
@@ -72,17 +72,8 @@ def provides(settings: set[str], prefix: str) -> bool:
 
 @cache
 def deployed(vnet: bool, secret: str, pii: str) -> Deployment:
-    return deploy(
-        "main.bicep",
-        {
-            "environmentName": "dev",
-            "location": "swedencentral",
-            "recordPiiKey": "0" * 64,
-            "vnetEnabled": vnet,
-            "webhookSecret": secret,
-            "recordPii": pii,
-        },
-    )
+    chosen = {"vnetEnabled": vnet, "webhookSecret": secret, "recordPii": pii}
+    return deploy("main.bicep", {**REQUIRED_ARGUMENTS, **chosen})
 
 
 def deployed_settings(deployment: Deployment) -> set[str]:

@@ -18,6 +18,7 @@ import pytest
 
 from tests.infra.deploy import (
     INFRA,
+    REQUIRED_ARGUMENTS,
     ROOT,
     Deployment,
     Resource,
@@ -31,12 +32,6 @@ from tests.infra.deploy import (
 )
 
 DEPLOYED_AT = "2026-03-01T12:00:00Z"
-REQUIRED = {
-    "environmentName": "dev",
-    "location": "swedencentral",
-    "recordPiiKey": "0123456789abcdef" * 4,
-    "deployedAt": DEPLOYED_AT,
-}
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 
 SCENARIOS = [
@@ -49,7 +44,9 @@ SCENARIOS = [
 
 @cache
 def deployed(vnet: bool, secret: str, pii: str, **more: object) -> Deployment:
-    arguments = {**REQUIRED, "vnetEnabled": vnet, "webhookSecret": secret, "recordPii": pii}
+    chosen = {"vnetEnabled": vnet, "webhookSecret": secret, "recordPii": pii}
+    # The clock pinned: the webhook secret's expiry is counted from deployedAt.
+    arguments = {**REQUIRED_ARGUMENTS, "deployedAt": DEPLOYED_AT, **chosen}
     return deploy("main.bicep", {**arguments, **more})
 
 
@@ -71,7 +68,7 @@ def test_private_networking_and_keep_are_the_defaults_and_azd_can_change_them() 
     assert values["deadletterRetentionDays"] == "${DEADLETTER_RETENTION_DAYS=30}"
     assert values["dataStorageSku"] == "${DATA_STORAGE_SKU=Standard_ZRS}"
     assert "recordPiiKey" not in values  # azd generates it (metadata type 'generate')
-    default = deploy("main.bicep", {k: v for k, v in REQUIRED.items() if k != "deployedAt"})
+    default = deploy("main.bicep", REQUIRED_ARGUMENTS)
     assert default.module("network") is not None
     assert app_settings(default)["RECORD_PII"] == "keep"
 
@@ -381,7 +378,7 @@ def test_secrets_live_in_key_vault_and_only_the_app_reads_each_one(
     assert settings["RECORD_PII"] == pii
     for symbol, setting, value in (
         ("webhookSecretValue", "WEBHOOK_SECRET", secret),
-        ("recordPiiKeyValue", "RECORD_PII_KEY", REQUIRED["recordPiiKey"]),
+        ("recordPiiKeyValue", "RECORD_PII_KEY", REQUIRED_ARGUMENTS["recordPiiKey"]),
     ):
         if symbol not in secrets:
             assert setting not in settings

@@ -19,6 +19,7 @@ from adapters.settings import HubSettings, IngestSettings, TransformSettings
 from functions import telemetry
 from tests.infra.deploy import (
     INFRA,
+    REQUIRED_ARGUMENTS,
     ROOT,
     Deployment,
     ResourceId,
@@ -28,13 +29,9 @@ from tests.infra.deploy import (
     deploy,
     one,
     parse,
+    required_parameters,
 )
 
-REQUIRED_ARGUMENTS = {
-    "environmentName": "dev",
-    "location": "swedencentral",
-    "recordPiiKey": "k" * 64,
-}
 DEFAULT_DEPLOYMENT = deploy("main.bicep", REQUIRED_ARGUMENTS)
 MAIN_PARAMETERS = parse("main.bicep")["parameters"]
 CLIENT_ID = "00000000-0000-0000-0000-0000000000c1"
@@ -350,11 +347,15 @@ def test_azure_yaml_deploys_this_folder_as_a_python_function_app() -> None:
     assert (ROOT / str(infra["path"]) / f"{infra['module']}.bicep").exists()
 
 
+def test_the_tests_pass_exactly_the_parameters_main_bicep_requires() -> None:
+    assert set(REQUIRED_ARGUMENTS) == required_parameters("main.bicep")
+
+
 def test_parameters_file_names_only_real_parameters() -> None:
     document = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))
     for name in document["parameters"]:
         assert name in MAIN_PARAMETERS, f"main.parameters.json sets unknown parameter {name}"
-    required = {name for name, declared in MAIN_PARAMETERS.items() if declared["default"] is None}
+    required = required_parameters("main.bicep")
     # azd generates these once per environment (and keeps them) instead of asking.
     generated = {
         name

@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from ingest.breaker import BreakerState, CircuitBreaker
-
-
-@dataclass
-class FakeClock:
-    """Monotonic seconds the test moves."""
-
-    now: float = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.ingest.helpers import FakeClock
 
 
 def breaker(threshold: int = 3, open_seconds: float = 30) -> tuple[CircuitBreaker, FakeClock]:

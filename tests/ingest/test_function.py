@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,8 @@ from adapters.eventhub_producer import EventHubPublisher, InMemoryEventPublisher
 from adapters.settings import IngestSettings
 from adapters.wiring import IngestRuntime
 from functions import ingest as blueprint
-from ingest.breaker import CircuitBreaker
-from ingest.metrics import MetricsRegistry
-from ingest.service import IngestConfig, IngestService
 from tests.conftest import project_functions
-from tests.ingest.helpers import body_of, voice
+from tests.ingest.helpers import Rig, body_of, voice
 
 ROUTE = "/api/v1/genesys/events"
 SETTINGS_ENV = {
@@ -54,24 +50,16 @@ def test_the_app_registers_the_ingest_routes() -> None:
 @pytest.fixture
 def twins() -> Iterator[tuple[InMemoryEventPublisher, InMemoryAsyncDeadLetterSink]]:
     """Install a runtime whose service runs on the in-memory twins."""
-    publisher, sink = InMemoryEventPublisher(), InMemoryAsyncDeadLetterSink()
+    rig = Rig(threshold=1)
     settings = IngestSettings.from_env(SETTINGS_ENV)
-    service = IngestService(
-        publisher=publisher,
-        dead_letters=sink,
-        breaker=CircuitBreaker(1, 30, time.monotonic),
-        config=IngestConfig(),
-        monotonic=time.monotonic,
-        metrics=MetricsRegistry(),
-    )
     runtime = IngestRuntime(
         settings,
-        service,
+        rig.service,
         EventHubPublisher(settings.eventhub, settings.eventhub_name),  # never connected
         AsyncBlobDeadLetterSink(settings.dead_letters),
     )
     previous = blueprint.install_runtime(runtime)
-    yield publisher, sink
+    yield rig.publisher, rig.sink
     blueprint.install_runtime(previous)
 
 

@@ -4,60 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
 
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.blob_deadletters import InMemoryAsyncDeadLetterSink
-from adapters.eventhub_producer import InMemoryEventPublisher
 from ingest import metrics as m
 from ingest.accept import AcceptanceLimits, Request, lower_headers, sign
-from ingest.breaker import BreakerState, CircuitBreaker
-from ingest.service import Answer, IngestConfig, IngestService
+from ingest.breaker import BreakerState
+from ingest.service import Answer
 from tests.ingest.helpers import (
     RECEIVED_MS,
     SECRET,
+    Rig,
     body_of,
     notification,
-    request,
     voice,
 )
-from tests.ingest.test_breaker import FakeClock
 from transform.normalize import parse_delivery
-
-
-@dataclass
-class Rig:
-    """A service over twins, with the breaker on a fake clock."""
-
-    publisher: InMemoryEventPublisher = field(default_factory=InMemoryEventPublisher)
-    sink: InMemoryAsyncDeadLetterSink = field(default_factory=InMemoryAsyncDeadLetterSink)
-    clock: FakeClock = field(default_factory=FakeClock)
-    metrics: m.MetricsRegistry = field(default_factory=m.MetricsRegistry)
-    secret: bytes | None = None
-    timeout: float = 2.0
-    threshold: int = 3
-    open_seconds: float = 30.0
-    limits: AcceptanceLimits = field(default_factory=AcceptanceLimits)
-    service: IngestService = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.service = IngestService(
-            publisher=self.publisher,
-            dead_letters=self.sink,
-            breaker=CircuitBreaker(self.threshold, self.open_seconds, self.clock),
-            config=IngestConfig(
-                limits=self.limits, secret=self.secret, send_timeout_seconds=self.timeout
-            ),
-            monotonic=time.monotonic,
-            metrics=self.metrics,
-        )
-
-    async def send(self, document: bytes | object, **headers: str) -> Answer:
-        return await self.service.handle(request(document, headers, secret=self.secret))
 
 
 def assert_unavailable(answer: Answer, code: str) -> None:

@@ -84,15 +84,7 @@ class Scenario:
         self, partition: str, count: int, checkpoint_at: int | None, wait_s: float
     ) -> list[EventData]:
         self.ensure_checkpoint_container()  # the host creates it before it starts its processors
-        store = BlobCheckpointStore.from_connection_string(
-            self.stack.storage_connection_string, CONTAINER
-        )
-        client = EventHubConsumerClient.from_connection_string(
-            self.stack.eventhub_connection_string,
-            consumer_group=GROUP,
-            eventhub_name=self.hub,
-            checkpoint_store=store,
-        )
+        store, client = self.host_consumer()
         received: list[EventData] = []
         done = asyncio.Event()
 
@@ -129,6 +121,20 @@ class Scenario:
         holder.start()
         return holder
 
+    def host_consumer(self, **options: Any) -> tuple[BlobCheckpointStore, EventHubConsumerClient]:
+        """A consumer of the host's group on its checkpoint store (the caller closes both)."""
+        store = BlobCheckpointStore.from_connection_string(
+            self.stack.storage_connection_string, CONTAINER
+        )
+        client = EventHubConsumerClient.from_connection_string(
+            self.stack.eventhub_connection_string,
+            consumer_group=GROUP,
+            eventhub_name=self.hub,
+            checkpoint_store=store,
+            **options,
+        )
+        return store, client
+
     def ensure_checkpoint_container(self) -> None:
         """Create the host's checkpoint container if missing."""
         service = BlobServiceClient.from_connection_string(self.stack.storage_connection_string)
@@ -148,17 +154,7 @@ class Holder(threading.Thread):
         asyncio.run(self._hold())
 
     async def _hold(self) -> None:
-        s = self._scenario
-        store = BlobCheckpointStore.from_connection_string(
-            s.stack.storage_connection_string, CONTAINER
-        )
-        client = EventHubConsumerClient.from_connection_string(
-            s.stack.eventhub_connection_string,
-            consumer_group=GROUP,
-            eventhub_name=s.hub,
-            checkpoint_store=store,
-            load_balancing_interval=0.5,
-        )
+        store, client = self._scenario.host_consumer(load_balancing_interval=0.5)
 
         async def on_event(_: PartitionContext, __: EventData | None) -> None:
             return None

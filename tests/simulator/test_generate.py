@@ -18,7 +18,13 @@ from simulator.generate import truth
 from simulator.generate.dataset import Dataset, arrivals, make_conversation, write
 from simulator.generate.model import GENESYS_FORMATS
 from simulator.generate.org import build_org
-from simulator.generate.profiles import MODEL_DRIFT, PROFILES, RENDER_DRIFT, resolve
+from simulator.generate.profiles import (
+    MALFORMED_KINDS,
+    MODEL_DRIFT,
+    PROFILES,
+    RENDER_DRIFT,
+    resolve,
+)
 from simulator.timeutil import parse_iso
 from tests.simulator import wire
 from tests.simulator.conftest import SEED, make
@@ -286,19 +292,7 @@ def test_envelopes_of_a_conversation_have_distinct_created_timestamps() -> None:
 BROKEN_SHAPE = {"data", "detail", "topicName", "eventBody"}
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "invalid-json",
-        "truncated",
-        "not-object",
-        "unrecognised-shape",
-        "missing-conversation-id",
-        "bad-timestamp",
-        "bad-sequence",
-        "bad-detail",
-    ],
-)
+@pytest.mark.parametrize("kind", MALFORMED_KINDS)
 def test_each_malformed_kind_is_broken_as_described(kind: str, tmp_path: Path) -> None:
     dataset = make("chaos", n=30, malformed_rate=0.5, malformed_kinds=(kind,))
     write(dataset, tmp_path)
@@ -327,9 +321,11 @@ def test_each_malformed_kind_is_broken_as_described(kind: str, tmp_path: Path) -
                 ms(stamp)
         elif kind == "bad-sequence":
             assert not any(str(d.get("sequence")).isdigit() for d in value["data"]["details"])
-        else:
+        elif kind == "bad-detail":
             sequences = [str(d.get("sequence")).isdigit() for d in value["data"]["details"]]
             assert sequences.count(False) == 1 and len(sequences) > 1
+        else:
+            pytest.fail(f"a new malformed kind, {kind}, needs its description here")
     if kind == "bad-detail":
         assert manifest["counts"]["dropped_micro_events"] == len(entries)
     else:

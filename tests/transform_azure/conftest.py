@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pytest
 from azure.data.tables import TableServiceClient
-from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import BlobServiceClient, ContainerClient
 from pydantic import SecretStr
 
 from adapters.blob_deadletters import BlobDeadLetterSink, read_letter
@@ -18,6 +19,17 @@ from adapters.opcount import OperationCounter
 from adapters.settings import StorageConnection
 from adapters.table_state import TableStateStore
 from schemas.record import DeadLetter
+
+
+def stored_records(container: ContainerClient) -> dict[str, dict[str, Any]]:
+    """Every record in a records container, by conversation id (none while it does not exist)."""
+    if not container.exists():
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for blob in container.list_blobs():
+        document = orjson.loads(container.download_blob(blob.name).readall())
+        out[document["conversation_id"]] = document
+    return out
 
 
 @dataclass
@@ -63,16 +75,7 @@ class AzureStorage:
 
     def records(self) -> dict[str, dict[str, Any]]:
         """Every stored record by conversation id."""
-        import orjson
-
-        container = self.blobs.get_container_client(self.records_container)
-        if not container.exists():
-            return {}
-        out: dict[str, dict[str, Any]] = {}
-        for blob in container.list_blobs():
-            document = orjson.loads(container.download_blob(blob.name).readall())
-            out[document["conversation_id"]] = document
-        return out
+        return stored_records(self.blobs.get_container_client(self.records_container))
 
     def dead_letters(self) -> dict[str, DeadLetter]:
         """Every stored dead letter by id."""

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from azure.storage.blob import BlobServiceClient
 
 from tests.replaying import replay_in_memory
+from tests.transform_azure.conftest import stored_records
 from transform.derive import PROCESSING_FIELDS
 from transform.state import Timing
 
@@ -35,17 +35,6 @@ GRACE_S, IDLE_S = 2, 25
 
 def observable(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in IGNORED}
-
-
-def stored_records(blobs: BlobServiceClient, container: str) -> dict[str, dict[str, Any]]:
-    client = blobs.get_container_client(container)
-    if not client.exists():
-        return {}
-    out: dict[str, dict[str, Any]] = {}
-    for blob in client.list_blobs():
-        document = orjson.loads(client.download_blob(blob.name).readall())
-        out[document["conversation_id"]] = document
-    return out
 
 
 def test_ingest_to_records_matches_the_offline_replay(
@@ -91,10 +80,11 @@ def test_ingest_to_records_matches_the_offline_replay(
     assert statuses.count(200) == len(lines), {s: statuses.count(s) for s in set(statuses)}
 
     blobs = BlobServiceClient.from_connection_string(local_stack.storage_connection_string)
+    records = blobs.get_container_client(records_container)
     deadline = time.monotonic() + 240
     got: dict[str, dict[str, Any]] = {}
     while time.monotonic() < deadline:
-        got = {cid: observable(r) for cid, r in stored_records(blobs, records_container).items()}
+        got = {cid: observable(r) for cid, r in stored_records(records).items()}
         if all(got.get(cid) == record for cid, record in expected.items()):
             break
         time.sleep(2)

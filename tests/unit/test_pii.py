@@ -13,7 +13,6 @@ import asyncio
 import io
 import logging
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +25,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import adapters.state_plan
-from adapters.blob_deadletters import InMemoryAsyncDeadLetterSink
 from adapters.entity import INDEX_PREFIX, LAYOUT_PARTITION, state_blob
-from adapters.eventhub_producer import InMemoryEventPublisher
 from adapters.memory import (
     InMemoryDeadLetterSink,
     InMemoryRecordSink,
@@ -36,11 +33,9 @@ from adapters.memory import (
     ManualClock,
 )
 from ingest.accept import Request, lower_headers
-from ingest.breaker import CircuitBreaker
-from ingest.metrics import MetricsRegistry
-from ingest.service import IngestConfig, IngestService
 from schemas.timestamps import ms_to_datetime
 from tests.golden.outputs import data_sets, read_input
+from tests.ingest.helpers import Rig
 from tests.unit.builders import Step, envelope, line, notification
 from transform.__main__ import app as transform_app
 from transform.derive import PROCESSING_FIELDS
@@ -312,21 +307,13 @@ def test_numbers_are_never_logged(
 
 def test_ingest_never_logs_a_number(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    publisher, sink = InMemoryEventPublisher(), InMemoryAsyncDeadLetterSink()
-    service = IngestService(
-        publisher=publisher,
-        dead_letters=sink,
-        breaker=CircuitBreaker(5, 30.0, time.monotonic),
-        config=IngestConfig(),
-        monotonic=time.monotonic,
-        metrics=MetricsRegistry(),
-    )
+    rig = Rig(threshold=5)
     headers = lower_headers({"Content-Type": "application/json"})
 
     async def send_all(data: bytes) -> list[int]:
         statuses = []
         for n, body in enumerate(data.splitlines()):
-            answer = await service.handle(Request(body, headers, 1_795_510_800_000, f"m-{n}"))
+            answer = await rig.service.handle(Request(body, headers, 1_795_510_800_000, f"m-{n}"))
             statuses.append(answer.status)
         return statuses
 
@@ -336,7 +323,7 @@ def test_ingest_never_logs_a_number(caplog: pytest.LogCaptureFixture) -> None:
         assert name != "chaos" or 400 in statuses, "chaos holds malformed bodies"
         logged = "\n".join(r.getMessage() for r in caplog.records)
         assert not [n for n in _needles(_numbers_in(DATA[name])) if n in logged]
-    assert sink.blobs, "rejected bodies were dead-lettered (and logged)"
+    assert rig.sink.blobs, "rejected bodies were dead-lettered (and logged)"
 
 
 # ---------------------------------------------------------------------- the replay's CLI
