@@ -540,6 +540,11 @@ class OutputSettings:
 
 
 # ---------------------------------------------------------------------- local.settings.json
+LOCAL_HTTP_PORT = "LocalHttpPort"
+"""`Host.LocalHttpPort`: the local host's HTTP port when the command line names none."""
+MAX_TCP_PORT = 65535
+
+
 @dataclass(frozen=True)
 class LocalSettings:
     """The parts of local.settings.json that tools and the local host use."""
@@ -550,9 +555,30 @@ class LocalSettings:
 
     @property
     def local_http_port(self) -> int | None:
-        """`Host.LocalHttpPort`, if set."""
-        port = self.host.get("LocalHttpPort")
-        return int(port) if port is not None else None
+        """`Host.LocalHttpPort` (None: not set); anything but a whole number in 1..65535 is an
+        error naming the file and the setting.
+
+        Stricter than Core Tools on purpose: its JSON reader converts what it can ("7072",
+        7072.5), reads 0 as unset, and on a value it cannot convert (true, "abc") warns and
+        drops the whole file, Values too; a port above 65535 surfaces only as "Port … is
+        unavailable". The file's SchemaStore schema says `integer`, which is what we accept.
+        """
+        if LOCAL_HTTP_PORT not in self.host:
+            return None
+        port = self.host[LOCAL_HTTP_PORT]
+        # bool is an int in Python, and JSON `true` is no port number.
+        if isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= MAX_TCP_PORT:
+            return port
+        where = self.path if self.path is not None else "the local settings"
+        hint = ""
+        if isinstance(port, str) and port.strip().isdecimal() and 1 <= int(port) <= MAX_TCP_PORT:
+            hint = ": write the number without quotes"
+        elif type(port) is int and port == 0:
+            hint = " (Core Tools reads 0 as unset): remove the setting for the default"
+        raise SettingsError(
+            f"Host.{LOCAL_HTTP_PORT} in {where} must be a whole number from 1 to {MAX_TCP_PORT} "
+            f"(the local host's HTTP port), got {json.dumps(port, default=repr)}{hint}"
+        )
 
 
 def read_local_settings(path: Path) -> LocalSettings:
@@ -576,8 +602,13 @@ def read_local_settings(path: Path) -> LocalSettings:
     if not isinstance(raw_values, dict):
         raise SettingsError(f"'Values' in {path} must be an object of strings")
     values = {str(k): "" if v is None else str(v) for k, v in raw_values.items()}
-    host = document.get("Host") or {}
-    return LocalSettings(values=values, host=host if isinstance(host, dict) else {}, path=path)
+    host = document.get("Host", {})
+    if host is None:  # `"Host": null` reads as no Host section, as `"Values": null` does
+        host = {}
+    if not isinstance(host, dict):
+        msg = f"'Host' in {path} must be an object, like {{\"{LOCAL_HTTP_PORT}\": 7071}}"
+        raise SettingsError(msg)
+    return LocalSettings(values=values, host=host, path=path)
 
 
 def app_environment(

@@ -1,4 +1,8 @@
-"""`python -m devstack.host --app-dir DIR [--instance-id N] [--http-port P | --no-http] …`"""
+"""`python -m devstack.host --app-dir DIR [--instance-id N] [--http-port P | --no-http] …`
+
+Like `func start`, the HTTP port is `--http-port`, else `Host.LocalHttpPort` of the settings
+file, else 7071 (`devstack.host.http_port`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from adapters.settings import MAX_TCP_PORT
 from devstack.host.eventhub_trigger import LoadBalancing
 from devstack.host.runtime import FunctionsHost, HostOptions
 from devstack.settings import DEFAULT_HTTP_PORT
@@ -21,6 +26,18 @@ QUIET_LOGGERS = ("azure", "uamqp", "aiohttp.access")
 SILENT_LOGGERS = ("azure.eventhub",)
 
 
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 1..65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= MAX_TCP_PORT:
+        msg = f"must be a whole number from 1 to {MAX_TCP_PORT}, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return port
+
+
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m devstack.host", description="Run function_app.py like the Functions host."
@@ -30,7 +47,11 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--instance-id", type=int, default=0, help="instance number for logs")
     http = parser.add_mutually_exclusive_group()
-    http.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT, help="HTTP port")
+    http.add_argument(
+        "--http-port",
+        type=port_number,
+        help=f"HTTP port (default: Host.LocalHttpPort of --settings, else {DEFAULT_HTTP_PORT})",
+    )
     http.add_argument("--no-http", action="store_true", help="serve no HTTP at all")
     parser.add_argument("--settings", type=Path, help="local.settings.json (default: in app dir)")
     parser.add_argument("--status-file", type=Path, help="write a JSON status here every second")
@@ -89,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     options = HostOptions(
         app_dir=arguments.app_dir.resolve(),
         instance_id=arguments.instance_id,
-        http_port=None if arguments.no_http else arguments.http_port,
+        http_port=arguments.http_port,
+        serve_http=not arguments.no_http,
         settings_file=arguments.settings.resolve() if arguments.settings else None,
         status_file=arguments.status_file.resolve() if arguments.status_file else None,
         host_id=arguments.host_id,

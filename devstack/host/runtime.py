@@ -26,6 +26,7 @@ from devstack.host.eventhub_trigger import (
     eventhub_trigger_config,
 )
 from devstack.host.host_config import HostConfig, load_host_config
+from devstack.host.http_port import HttpPortChoice, choose_http_port
 from devstack.host.http_server import HttpTriggerServer, build_http_routes
 from devstack.host.indexing import (
     EVENTHUB_TRIGGER,
@@ -37,7 +38,7 @@ from devstack.host.indexing import (
 from devstack.host.invocation import FunctionInvoker
 from devstack.host.timer_trigger import TimerTriggerListener, timer_trigger_config
 from devstack.host.worker import WorkerRuntime
-from devstack.settings import LOOPBACK, apply_to_environment, load_local_settings
+from devstack.settings import LOOPBACK, LocalSettings, apply_to_environment, load_local_settings
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,10 @@ class HostOptions:
 
     app_dir: Path
     instance_id: int = 0
-    http_port: int | None = 7071
+    http_port: int | None = None
+    """`--http-port` (None: Host.LocalHttpPort of the settings file, else the default)."""
+    serve_http: bool = True
+    """False: `--no-http`, no HTTP server at all."""
     settings_file: Path | None = None
     status_file: Path | None = None
     host_id: str = "devstack-host"
@@ -84,6 +88,8 @@ class FunctionsHost:
         self.functions: list[FunctionDefinition] = []
         self.listeners: list[Listener] = []
         self.http: HttpTriggerServer | None = None
+        self.http_port: HttpPortChoice | None = None
+        """Chosen once the settings file is read."""
         self._stop = asyncio.Event()
         # The runtime's thread pool honours PYTHON_THREADPOOL_THREAD_COUNT, as on Azure.
         self.worker = WorkerRuntime(options.app_dir, script_file=options.script_file)
@@ -101,6 +107,7 @@ class FunctionsHost:
             "error": self.error,
             "app_dir": str(self.options.app_dir),
             "http_port": self.http.port if self.http else None,
+            "http_port_source": self.http_port.source if self.http_port else None,
             "functions": [{"name": f.name, "trigger": f.trigger["type"]} for f in self.functions],
             "listeners": [listener.status() for listener in self.listeners],
             "started_at": self.started_at.isoformat(),
@@ -115,12 +122,20 @@ class FunctionsHost:
         temporary.write_text(json.dumps(self.status(), indent=1), encoding="utf-8")
         temporary.replace(path)
 
-    def _load_settings(self) -> None:
+    def _load_settings(self) -> LocalSettings:
         settings_file = self.options.settings_file or self.options.app_dir / "local.settings.json"
         local = load_local_settings(settings_file)
         skipped = apply_to_environment(local.values)
         for name in skipped:
             logger.info("setting taken from the environment, not local settings name=%s", name)
+        return local
+
+    def _choose_http_port(self, local: LocalSettings) -> HttpPortChoice:
+        choice = choose_http_port(
+            self.options.http_port, serve_http=self.options.serve_http, local=local
+        )
+        logger.info("http port=%s from=%s", choice.port, choice.source)
+        return choice
 
     def _host_storage(self) -> StorageConnection:
         try:
@@ -159,15 +174,30 @@ class FunctionsHost:
                     )
                 )
         http_invokers = [invokers[f.name] for f in self.functions if f.trigger_type == HTTP_TRIGGER]
-        if self.options.http_port is not None:
+        port = self.http_port.port if self.http_port else None
+        if port is not None:
             self.http = HttpTriggerServer(
                 build_http_routes(http_invokers, config.route_prefix),
                 host=LOOPBACK,
-                port=self.options.http_port,
+                port=port,
                 admin_status=self.status,
             )
         elif http_invokers:
             logger.info("http disabled; http functions not served count=%s", len(http_invokers))
+
+    async def _start_http(self) -> None:
+        if self.http is None or self.http_port is None:
+            return
+        try:
+            await self.http.start()
+        except OSError as e:
+            # As `func start` refuses a taken port, naming where the number came from.
+            msg = (
+                f"cannot serve HTTP on {LOOPBACK}:{self.http.port} (from {self.http_port.source}): "
+                f"{e.strerror or e}. Stop what holds it, or choose another port with --http-port "
+                "or Host.LocalHttpPort"
+            )
+            raise HostError(msg) from e
 
     async def _report_status(self) -> None:
         while True:
@@ -181,7 +211,7 @@ class FunctionsHost:
             loop.add_signal_handler(signum, self.request_stop)
         reporter = asyncio.create_task(self._report_status())
         try:
-            self._load_settings()
+            self.http_port = self._choose_http_port(self._load_settings())
             config = load_host_config(self.options.app_dir)
             metadata = await self.worker.load()
             indexed = [function_definition(m) for m in metadata]
@@ -190,8 +220,7 @@ class FunctionsHost:
             for name in sorted(disabled):
                 logger.info("function disabled by app setting name=%s", name)
             self._build(config)
-            if self.http is not None:
-                await self.http.start()
+            await self._start_http()
             for listener in self.listeners:
                 await listener.start()
         except (HostError, OSError) as e:
@@ -204,11 +233,12 @@ class FunctionsHost:
             return 1
         self.state = "running"
         logger.info(
-            "host running instance=%s pid=%s functions=%s http_port=%s",
+            "host running instance=%s pid=%s functions=%s http_port=%s http_port_from=%s",
             self.options.instance_id,
             os.getpid(),
             ",".join(f.name for f in self.functions),
-            self.options.http_port,
+            self.http.port if self.http else None,
+            self.http_port.source if self.http_port else None,
         )
         self.write_status()
         await self._stop.wait()

@@ -174,6 +174,8 @@ class HostsPart:
             }
         )
         detail = f"{status.get('state', 'starting')}, http {status.get('http_port')}"
+        if status.get("http_port_source"):
+            detail += f" ({status['http_port_source']})"
         if owned:
             detail += f", partitions {','.join(owned)}"
         if status.get("error"):

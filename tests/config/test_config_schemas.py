@@ -17,6 +17,7 @@ import pytest
 import yaml
 from referencing import Registry, Resource
 
+from adapters.settings import SettingsError, read_local_settings
 from tests.conftest import ROOT
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
@@ -85,10 +86,36 @@ def test_the_timer_budget_fits_in_the_function_timeout() -> None:
     assert budget < hours * 3600 + minutes * 60 + seconds
 
 
+def local_settings_errors(document: dict[str, Any]) -> list[str]:
+    return errors(document, schema("local.settings.json.schema.json")) + errors(
+        document, schema("local.settings.project.schema.json")
+    )
+
+
 def test_local_settings_example_meets_its_schema() -> None:
     document = json.loads((ROOT / "local.settings.example.json").read_text(encoding="utf-8"))
-    assert errors(document, schema("local.settings.json.schema.json")) == []
+    assert local_settings_errors(document) == []
     assert document["Values"]["FUNCTIONS_WORKER_RUNTIME"] == "python"
+
+
+@pytest.mark.parametrize(
+    "port",
+    [1, 7071, 65535, 0, -1, 65536, 7071.0, 7071.5, "7071", "abc", True, False, None, [7071]],
+)
+def test_local_http_port_schema_and_host_agree(port: Any, tmp_path: Path) -> None:
+    """The schemas refuse exactly the Host.LocalHttpPort values the local host refuses."""
+    document = {"IsEncrypted": False, "Values": {}, "Host": {"LocalHttpPort": port}}
+    path = tmp_path / "local.settings.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    try:
+        port_read = read_local_settings(path).local_http_port
+    except SettingsError:
+        host_refuses = True
+    else:
+        host_refuses = False
+        assert port_read == port
+    assert bool(local_settings_errors(document)) == host_refuses
+    assert host_refuses == (type(port) is not int or port not in (1, 7071, 65535))
 
 
 def azd_registry() -> Registry:

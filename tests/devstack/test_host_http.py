@@ -71,6 +71,9 @@ def test_concurrent_requests_all_answered(base_url: str) -> None:
 def test_admin_status_lists_functions(base_url: str) -> None:
     status = httpx.get(base_url.removesuffix("/api") + "/admin/host/status").json()
     assert status["state"] == "running"
+    # The stack names each host's port, over the settings file's Host.LocalHttpPort (7071).
+    assert base_url.endswith(f":{status['http_port']}/api")
+    assert status["http_port_source"] == "--http-port"
     functions = {f["name"]: f["trigger"] for f in status["functions"]}
     assert functions["http_echo"] == "httpTrigger"
     assert functions["record_batch"] == "eventHubTrigger"
