@@ -9,7 +9,8 @@ the extension uses; a consumer resumes *after* the checkpointed offset. Offset `
 "before the first event" (the SDKs' start-of-stream position).
 
 `CheckpointStore` is the port (ops, the telemetry probe and the simulator read through it);
-`BlobCheckpointStore` speaks Blob Storage, `InMemoryCheckpointStore` is its twin.
+`BlobCheckpointStore` speaks Blob Storage (closing, with itself, the clients it was built with:
+`adapters.wiring.checkpoint_store`), `InMemoryCheckpointStore` is its twin.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from azure.storage.blob import ContainerClient
 
 from adapters.containers import BlobContainerReader
 from adapters.errors import Unreachable
+from adapters.owned import ClosesOwned, Owned
 
 CONTAINER = "azure-webjobs-eventhub"
 START_OFFSET = "-1"
@@ -158,11 +160,14 @@ def _metadata(checkpoint: Checkpoint) -> dict[str, str]:
     return {"offset": checkpoint.offset, "sequencenumber": str(checkpoint.sequence_number)}
 
 
-class BlobCheckpointStore(_ListingReader):
+class BlobCheckpointStore(_ListingReader, ClosesOwned):
     """`CheckpointStore` over the host's checkpoint container."""
 
-    def __init__(self, container: ContainerClient) -> None:
+    def __init__(self, container: ContainerClient, *, owned: Owned | None = None) -> None:
+        """`owned`: the service client under `container` (and its credential) this store
+        closes (None: the caller's)."""
         self._container = container
+        self._owned = owned or Owned()
         # Listing is the containers' reader's: a missing container lists nothing.
         self._blobs = BlobContainerReader(container, hint=READ_HINT)
 

@@ -4,7 +4,8 @@ Blobs are `<stage>/<yyyy>/<mm>/<dd>/<safe id>.json` with metadata `stage`, `reas
 `deadletter_id` (written by `adapters.blob_deadletters`). A letter written again on a later
 day sits under another date prefix with the same id, so `letters` keeps one per id (and
 `every_blob` does not: erasure must see every copy). Reading goes through a `ContainerReader`
-(Blob Storage, or its in-memory twin).
+(Blob Storage, or its in-memory twin); one built with its own clients
+(`adapters.wiring.deadletter_store`) closes them with itself.
 
 `DeadLetterPurge` is the local stack's stand-in for the lifecycle rule that deletes dead letters
 in Azure (`DEADLETTER_PURGE=timer`): Azurite has no lifecycle management.
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 
 from adapters.blob_deadletters import read_letter
 from adapters.containers import ContainerReader
+from adapters.owned import ClosesOwned, Owned
 from schemas.record import DeadLetter
 from transform.keys import safe_key
 
@@ -56,11 +58,13 @@ def day_of(name: str) -> date | None:
         return None
 
 
-class DeadLetterStore:
+class DeadLetterStore(ClosesOwned):
     """The dead-letter container, read (and marked) through a `ContainerReader`."""
 
-    def __init__(self, container: ContainerReader) -> None:
+    def __init__(self, container: ContainerReader, *, owned: Owned | None = None) -> None:
+        """`owned`: the clients under `container` this store closes (None: the caller's)."""
         self._container = container
+        self._owned = owned or Owned()
 
     @property
     def name(self) -> str:

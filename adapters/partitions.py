@@ -4,7 +4,8 @@
 idle check read through it); `EventHubReader` speaks the Event Hubs SDK, `InMemoryHub` is its
 twin. Reading never receives more than one event, and never as the app's consumer group's
 owner: partition properties need no receiver, and a single-event read uses its own short-lived
-client.
+client. `EventHubReader` holds no client between calls: each call closes the client (and the
+credential) it made.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class EventHubReader:
 
     def partitions(self) -> list[PartitionInfo]:
         """Every partition's properties, in partition order."""
-        client = clients.consumer(self._connection, self._eventhub_name, self._group)
+        client, credential = clients.consumer(self._connection, self._eventhub_name, self._group)
         try:
             with client:
                 ids = client.get_partition_ids()
@@ -109,6 +110,9 @@ class EventHubReader:
                 "EVENTHUB_NAME, and that you may receive from the hub (Azure Event Hubs Data "
                 "Receiver)"
             ) from e
+        finally:
+            if credential is not None:  # the client never closes its credential
+                credential.close()
         return sorted(found, key=lambda info: partition_order(info.partition))
 
     def first_at(self, partition: str, when: datetime) -> int | None:
@@ -125,7 +129,9 @@ class EventHubReader:
 
     async def _one(self, partition: str, position: int | datetime) -> EventData | None:
         # A receive runs until its client closes: one short-lived client per read.
-        client = clients.async_consumer(self._connection, self._eventhub_name, self._group)
+        client, credential = clients.async_consumer(
+            self._connection, self._eventhub_name, self._group
+        )
         found: asyncio.Future[EventData | None] = asyncio.get_running_loop().create_future()
 
         async def on_event(_: PartitionContext, event: EventData | None) -> None:
@@ -161,6 +167,8 @@ class EventHubReader:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            if credential is not None:  # bound to this call's loop, and never closed by the client
+                await credential.close()
 
 
 @dataclass(frozen=True, slots=True)

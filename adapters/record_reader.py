@@ -3,6 +3,7 @@
 One JSON blob per conversation, `<safe key>.json`, metadata `revision` (written by
 `adapters.blob_records`). Reading goes through a `ContainerReader` (Blob Storage, or its
 in-memory twin), so `ops state inspect` and the simulator's verification read the same way.
+A reader built with its own clients (`adapters.wiring.record_reader`) closes them with itself.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ import orjson
 
 from adapters.blob_records import record_blob_name
 from adapters.containers import ContainerReader
+from adapters.owned import ClosesOwned, Owned
 
 
-class RecordReader:
+class RecordReader(ClosesOwned):
     """The records container, read through a `ContainerReader`."""
 
-    def __init__(self, container: ContainerReader) -> None:
+    def __init__(self, container: ContainerReader, *, owned: Owned | None = None) -> None:
+        """`owned`: the clients under `container` this reader closes (None: the caller's)."""
         self._container = container
+        self._owned = owned or Owned()
         self._listed: dict[str, datetime | None] | None = None
 
     @property

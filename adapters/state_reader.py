@@ -5,7 +5,8 @@ pipeline idle?) and `ops state inspect` read through; `StateEraser` adds what `o
 needs (every stored state, a conversation's footprint, deleting it). `ShardedStateReader`
 implements both over any `ShardedStateStore`: the Table adapter built read-only (it never
 creates the table or the spill container) with no cache and a counter of its own, so reading
-never touches the consumer's figures, or the in-memory twin.
+never touches the consumer's figures, or the in-memory twin; built with its own clients
+(`adapters.wiring.state_reader`), it closes them with itself.
 
 Open conversations are counted on the due index: a finalized conversation waits for its purge
 (retention, days away), so the index up to now + a horizon holds the conversations still open,
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from adapters.entity import shard_of
+from adapters.owned import ClosesOwned, Owned
 from adapters.sharded_state import Footprint, ShardedStateStore
 from transform.keys import safe_key
 from transform.state import ConversationState
@@ -68,11 +70,13 @@ class StateEraser(StateReader, Protocol):
         ...
 
 
-class ShardedStateReader:
+class ShardedStateReader(ClosesOwned):
     """`StateReader` and `StateEraser` over a state store that is used for nothing else."""
 
-    def __init__(self, store: ShardedStateStore, where: str) -> None:
+    def __init__(self, store: ShardedStateStore, where: str, *, owned: Owned | None = None) -> None:
+        """`owned`: the clients under `store` this reader closes (None: the caller's)."""
         self._store = store
+        self._owned = owned or Owned()
         self._where = where
         self._adopted = False
 

@@ -5,6 +5,11 @@ same storage account and hub through the same adapters: the ingest service (the 
 `ops deadletters replay --to hub`), the transform service (the consumer and its timer), and the
 readers of what the pipeline stored (lag and checkpoints, conversation state, records, dead
 letters). Nothing connects until first use.
+
+Every SDK client made here goes, with its credential, to the object built over it, which closes
+them (`close`, or `with`): a reader for one command or one look; the runtimes when their process
+ends (the function app keeps its runtimes for the life of the worker and never closes them per
+invocation).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from adapters.deadletter_store import DeadLetterPurge, DeadLetterStore
 from adapters.entity import SPILL_CONTAINER
 from adapters.eventhub_producer import EventHubPublisher
 from adapters.opcount import METRICS, CountedDeadLetters, OperationCounter
+from adapters.owned import Owned
 from adapters.partitions import EventHubReader
 from adapters.record_reader import RecordReader
 from adapters.request_timing import RequestTimer
@@ -33,7 +39,7 @@ from adapters.settings import (
     TransformSettings,
     Tuning,
 )
-from adapters.state_reader import ShardedStateReader, StateEraser
+from adapters.state_reader import ShardedStateReader
 from adapters.table_state import TableStateStore
 from ingest.accept import AcceptanceLimits
 from ingest.breaker import CircuitBreaker
@@ -113,6 +119,8 @@ class TransformRuntime:
     clock: Clock = field(default_factory=SystemClock)
     deadletter_purge: DeadLetterPurge | None = None
     """The timer's dead-letter purge (`DEADLETTER_PURGE=timer`, the local stack), else None."""
+    owned: Owned = field(default_factory=Owned)
+    """The clients (and credentials) the runtime was built with: `close` closes them."""
 
     def prepare(self) -> None:
         """Create the table and the records container if need be (once per process)."""
@@ -120,6 +128,11 @@ class TransformRuntime:
             self.store.ensure_table()
         if isinstance(self.records, BlobRecordSink):
             self.records.ensure_container()
+
+    def close(self) -> None:
+        """Close the clients the runtime was built with (a worker's runtime lives as long as
+        the worker: this is for the tools, benchmarks and tests that build one and are done)."""
+        self.owned.close()
 
 
 def transform_runtime(
@@ -136,8 +149,8 @@ def transform_runtime(
     clock = clock or SystemClock()
     table_hooks = request_timer.hooks("table") if request_timer else {}
     blob_hooks = request_timer.hooks("blob") if request_timer else {}
-    tables = table_service(settings.state, **table_hooks)
-    blobs, _ = blob_service(settings.state, **CLIENT_OPTIONS, **blob_hooks)
+    tables, table_credential = table_service(settings.state, **table_hooks)
+    blobs, blob_credential = blob_service(settings.state, **CLIENT_OPTIONS, **blob_hooks)
     store = TableStateStore(
         tables.get_table_client(settings.state_table),
         blobs.get_container_client(SPILL_CONTAINER),
@@ -150,9 +163,8 @@ def transform_runtime(
         counter=counter,
         cache_size=tuning.cache_size,
     )
-    dead_letters = CountedDeadLetters(
-        BlobDeadLetterSink(settings.state, settings.deadletter_container, **blob_hooks), counter
-    )
+    sink = BlobDeadLetterSink(settings.state, settings.deadletter_container, **blob_hooks)
+    dead_letters = CountedDeadLetters(sink, counter)
     service = TransformService(
         store,
         records,
@@ -164,47 +176,55 @@ def transform_runtime(
         media=settings.media,
     )
     retention = settings.deadletter_retention
-    purge = (
-        DeadLetterPurge(deadletter_store(output_of(settings)), timedelta(days=retention.days))
-        if retention.purge_by_timer
-        else None
-    )
+    purged = deadletter_store(output_of(settings)) if retention.purge_by_timer else None
+    purge = None if purged is None else DeadLetterPurge(purged, timedelta(days=retention.days))
+    owned = Owned(tables, table_credential, blobs, blob_credential, sink, purged)
     return TransformRuntime(
-        settings, tuning, service, store, records, dead_letters, counter, clock, purge
+        settings, tuning, service, store, records, dead_letters, counter, clock, purge, owned
     )
 
 
 # ---------------------------------------------------------------------- readers
 def state_reader(settings: TransformSettings) -> ShardedStateReader:
-    """The conversation state, read-only, uncached, counted apart from the consumer."""
+    """The conversation state, read-only, uncached, counted apart from the consumer; closing
+    the reader closes its clients."""
+    tables, table_credential = table_service(settings.state)
+    blobs, blob_credential = tool_blobs(settings.state)
     store = TableStateStore(
-        table_service(settings.state).get_table_client(settings.state_table),
-        tool_blobs(settings.state).get_container_client(SPILL_CONTAINER),
+        tables.get_table_client(settings.state_table),
+        blobs.get_container_client(SPILL_CONTAINER),
         counter=OperationCounter(),
         cache_size=0,
         presume_new=False,
         read_only=True,
     )
-    return ShardedStateReader(store, settings.state_table)
+    owned = Owned(tables, table_credential, blobs, blob_credential)
+    return ShardedStateReader(store, settings.state_table, owned=owned)
 
 
-def state_eraser(settings: TransformSettings) -> StateEraser:
+def state_eraser(settings: TransformSettings) -> ShardedStateReader:
     """The conversation state, to find and erase conversations (`ops erase`): uncached, counted
     apart, never creating the table or the spill container."""
     return state_reader(settings)
 
 
 def record_reader(output: OutputSettings) -> RecordReader:
-    """The records container."""
-    container = tool_blobs(output.storage).get_container_client(output.records_container)
-    return RecordReader(BlobContainerReader(container, hint=f"{STORAGE_HINT} (RECORDS_CONTAINER)"))
+    """The records container; closing the reader closes its client."""
+    blobs, credential = tool_blobs(output.storage)
+    container = blobs.get_container_client(output.records_container)
+    return RecordReader(
+        BlobContainerReader(container, hint=f"{STORAGE_HINT} (RECORDS_CONTAINER)"),
+        owned=Owned(blobs, credential),
+    )
 
 
 def deadletter_store(output: OutputSettings) -> DeadLetterStore:
-    """The dead-letter container."""
-    container = tool_blobs(output.storage).get_container_client(output.deadletter_container)
+    """The dead-letter container; closing the store closes its client."""
+    blobs, credential = tool_blobs(output.storage)
+    container = blobs.get_container_client(output.deadletter_container)
     return DeadLetterStore(
-        BlobContainerReader(container, hint=f"{STORAGE_HINT} (DEADLETTER_CONTAINER)")
+        BlobContainerReader(container, hint=f"{STORAGE_HINT} (DEADLETTER_CONTAINER)"),
+        owned=Owned(blobs, credential),
     )
 
 
@@ -219,11 +239,12 @@ def hub_address(settings: HubSettings) -> HubAddress:
 
 
 def hub_reader(settings: HubSettings) -> EventHubReader:
-    """The trigger's hub, as its consumer group sees it."""
+    """The trigger's hub, as its consumer group sees it (a client per call, closed by it)."""
     return EventHubReader(settings.eventhub, settings.eventhub_name, settings.consumer_group)
 
 
 def checkpoint_store(settings: HubSettings) -> BlobCheckpointStore:
-    """The host's checkpoints in AzureWebJobsStorage."""
-    container = tool_blobs(settings.host_storage).get_container_client(CHECKPOINT_CONTAINER)
-    return BlobCheckpointStore(container)
+    """The host's checkpoints in AzureWebJobsStorage; closing the store closes its client."""
+    blobs, credential = tool_blobs(settings.host_storage)
+    container = blobs.get_container_client(CHECKPOINT_CONTAINER)
+    return BlobCheckpointStore(container, owned=Owned(blobs, credential))

@@ -29,6 +29,7 @@ waits per micro-event): what `ops.capacity` computes from these figures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
@@ -181,8 +182,16 @@ class Role:
     def build(cls, settings: TransformSettings, clock: ManualClock) -> Role:
         counter, timer = OperationCounter(), RequestTimer()
         rt = transform_runtime(settings, Tuning.from_env({}), counter, clock, request_timer=timer)
-        rt.prepare()  # once per worker process: not part of the figures
+        try:
+            rt.prepare()  # once per worker process: not part of the figures
+        except BaseException:
+            rt.close()
+            raise
         return cls(rt, counter, timer)
+
+    def close(self) -> None:
+        """Close the runtime's clients (the run is over)."""
+        self.rt.close()
 
     def timed(self, work: Callable[[], Counts]) -> Counts:
         wall, cpu = time.perf_counter(), time.process_time()
@@ -211,56 +220,58 @@ def run_partition(
         "DEADLETTER_CONTAINER": f"p5-deadletter-{batch_size}-{suffix}",
     })  # fmt: skip
     clock = ManualClock(ms_to_datetime(events[0].clock_ms))
-    consumer, timer = Role.build(settings, clock), Role.build(settings, clock)
-    consumer_timed, timer_timed = consumer.timer.snapshot(), timer.timer.snapshot()
-    consumer_ops, timer_ops = consumer.counter.total(), timer.counter.total()
-    azurite_before = azurite.cpu_s()
-    counts = Counts()
+    with contextlib.ExitStack() as opened:  # each role's runtime closes its clients at the end
+        consumer = opened.enter_context(contextlib.closing(Role.build(settings, clock)))
+        timer = opened.enter_context(contextlib.closing(Role.build(settings, clock)))
+        consumer_timed, timer_timed = consumer.timer.snapshot(), timer.timer.snapshot()
+        consumer_ops, timer_ops = consumer.counter.total(), timer.counter.total()
+        azurite_before = azurite.cpu_s()
+        counts = Counts()
 
-    def tick() -> Counts:
-        """`functions.transform.run_timer` without its logging and telemetry."""
-        rt = timer.rt
-        return rt.service.run_timer(
-            rt.tuning.timer_batch, rt.tuning.timer_max_seconds, time.monotonic
-        ).counts
+        def tick() -> Counts:
+            """`functions.transform.run_timer` without its logging and telemetry."""
+            rt = timer.rt
+            return rt.service.run_timer(
+                rt.tuning.timer_batch, rt.tuning.timer_max_seconds, time.monotonic
+            ).counts
 
-    next_tick = events[0].clock_ms + TIMER_EVERY_MS
-    for start in range(0, len(events), batch_size):
-        chunk = events[start : start + batch_size]
-        now = chunk[-1].clock_ms
-        while next_tick <= now:  # the timer fires on its schedule between batches
-            clock.set(ms_to_datetime(next_tick))
-            counts.add(timer.timed(tick))
-            next_tick += TIMER_EVERY_MS
-        clock.set(ms_to_datetime(now))
-        deliveries = deliveries_of(chunk, partition, start)
-        counts.add(consumer.timed(partial(apply_batch, consumer.rt, deliveries)))
-    # Past every grace and idle period: the timer writes and expires what is still open.
-    timing = consumer.rt.service.timing
-    clock.set(ms_to_datetime(events[-1].clock_ms + max(timing.grace_ms, timing.idle_ms) + 1))
-    counts.add(timer.timed(tick))
-    azurite_cpu = azurite.cpu_s() - azurite_before
-    me = counts.micro_events
-    roles = {
-        "consumer": role_figures(consumer, me, consumer_ops, consumer_timed),
-        "timer": role_figures(timer, me, timer_ops, timer_timed),
-    }
-    wall = consumer.wall_s + timer.wall_s
-    ops = (
-        roles["consumer"]["storage_operations"]["total"]
-        + roles["timer"]["storage_operations"]["total"]
-    )
-    return {
-        "batch_size": batch_size,
-        "micro_events": me,
-        "counts": counts.as_dict(),
-        "partition_micro_events_per_s": roles["consumer"]["micro_events_per_s"],
-        "one_process_micro_events_per_s": round(me / wall, 1) if wall else 0.0,
-        "operations_per_micro_event": round(ops / me, 4) if me else 0.0,
-        **roles,
-        "azurite_cpu_s": round(azurite_cpu, 3),
-        "stored": stored_sizes(azurite.connection_string, settings),
-    }
+        next_tick = events[0].clock_ms + TIMER_EVERY_MS
+        for start in range(0, len(events), batch_size):
+            chunk = events[start : start + batch_size]
+            now = chunk[-1].clock_ms
+            while next_tick <= now:  # the timer fires on its schedule between batches
+                clock.set(ms_to_datetime(next_tick))
+                counts.add(timer.timed(tick))
+                next_tick += TIMER_EVERY_MS
+            clock.set(ms_to_datetime(now))
+            deliveries = deliveries_of(chunk, partition, start)
+            counts.add(consumer.timed(partial(apply_batch, consumer.rt, deliveries)))
+        # Past every grace and idle period: the timer writes and expires what is still open.
+        timing = consumer.rt.service.timing
+        clock.set(ms_to_datetime(events[-1].clock_ms + max(timing.grace_ms, timing.idle_ms) + 1))
+        counts.add(timer.timed(tick))
+        azurite_cpu = azurite.cpu_s() - azurite_before
+        me = counts.micro_events
+        roles = {
+            "consumer": role_figures(consumer, me, consumer_ops, consumer_timed),
+            "timer": role_figures(timer, me, timer_ops, timer_timed),
+        }
+        wall = consumer.wall_s + timer.wall_s
+        ops = (
+            roles["consumer"]["storage_operations"]["total"]
+            + roles["timer"]["storage_operations"]["total"]
+        )
+        return {
+            "batch_size": batch_size,
+            "micro_events": me,
+            "counts": counts.as_dict(),
+            "partition_micro_events_per_s": roles["consumer"]["micro_events_per_s"],
+            "one_process_micro_events_per_s": round(me / wall, 1) if wall else 0.0,
+            "operations_per_micro_event": round(ops / me, 4) if me else 0.0,
+            **roles,
+            "azurite_cpu_s": round(azurite_cpu, 3),
+            "stored": stored_sizes(azurite.connection_string, settings),
+        }
 
 
 def apply_batch(rt: TransformRuntime, deliveries: list[Delivery]) -> Counts:
@@ -326,16 +337,18 @@ def _timed_minus(
 
 def stored_sizes(connection_string: str, settings: TransformSettings) -> dict[str, float]:
     """Mean bytes of a record blob and of a conversation's state row, as stored."""
-    blobs = BlobServiceClient.from_connection_string(connection_string)
-    container = blobs.get_container_client(settings.records_container)
-    record_sizes = [blob.size for blob in container.list_blobs()]
-    tables = TableServiceClient.from_connection_string(connection_string)
-    table = tables.get_table_client(settings.state_table)
-    state_sizes = [
-        sum(len(v) if isinstance(v, (bytes, str)) else 8 for v in entity.values())
-        for entity in table.list_entities()
-        if not str(entity.get("RowKey", "")).startswith("!")
-    ]
+    with (
+        BlobServiceClient.from_connection_string(connection_string) as blobs,
+        TableServiceClient.from_connection_string(connection_string) as tables,
+    ):
+        container = blobs.get_container_client(settings.records_container)
+        record_sizes = [blob.size for blob in container.list_blobs()]
+        table = tables.get_table_client(settings.state_table)
+        state_sizes = [
+            sum(len(v) if isinstance(v, (bytes, str)) else 8 for v in entity.values())
+            for entity in table.list_entities()
+            if not str(entity.get("RowKey", "")).startswith("!")
+        ]
     return {
         "records": len(record_sizes),
         "record_bytes_mean": round(sum(record_sizes) / len(record_sizes)) if record_sizes else 0,

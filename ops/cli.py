@@ -113,9 +113,8 @@ def lag(*, settings: SettingsOption = None, as_json: JsonOption = False) -> None
     """Per partition: last enqueued sequence number, checkpoint, events behind."""
     with _errors():
         hub = HubSettings.from_env(load_env(settings))
-        rows = lag_module.measure(
-            wiring.hub_reader(hub), wiring.checkpoint_store(hub), wiring.hub_address(hub)
-        )
+        with wiring.checkpoint_store(hub) as checkpoints:
+            rows = lag_module.measure(wiring.hub_reader(hub), checkpoints, wiring.hub_address(hub))
     if as_json:
         _print_json(
             {
@@ -204,16 +203,17 @@ def checkpoint_reset(
             at_time = at_time.replace(tzinfo=UTC)
         where = reset_module.Where(to, time=at_time, sequence=sequence)
         hub = HubSettings.from_env(load_env(settings))
-        moved = reset_module.reset(
-            wiring.hub_reader(hub),
-            wiring.checkpoint_store(hub),
-            wiring.hub_address(hub),
-            where,
-            partition or (),
-            now=datetime.now(UTC),
-            force=force,
-            dry_run=dry_run,
-        )
+        with wiring.checkpoint_store(hub) as checkpoints:
+            moved = reset_module.reset(
+                wiring.hub_reader(hub),
+                checkpoints,
+                wiring.hub_address(hub),
+                where,
+                partition or (),
+                now=datetime.now(UTC),
+                force=force,
+                dry_run=dry_run,
+            )
     if as_json:
         _print_json(
             [
@@ -278,6 +278,7 @@ def _filters(
 
 
 def _letters(env: dict[str, str]) -> DeadLetterStore:
+    """The dead-letter container (its client closes with the store: use it in a `with`)."""
     return wiring.deadletter_store(wiring.output_of(TransformSettings.from_env(env)))
 
 
@@ -311,14 +312,14 @@ def deadletters_list(
     as_json: JsonOption = False,
 ) -> None:
     """Dead letters by stage, reason and day."""
-    with _errors():
-        store = _letters(load_env(settings))
+    with _errors(), _letters(load_env(settings)) as store:
         chosen = _filters(stage, reason, since, until, replayed)
         items = list(store.list(chosen.prefix(), chosen.keep, limit))
+        container = store.name
     if as_json:
         _print_json([_listed(item) for item in items])
         return
-    table = Table(title=f"dead letters in {store.name} ({len(items)})")
+    table = Table(title=f"dead letters in {container} ({len(items)})")
     for column in ("day", "stage", "reason", "id", "bytes", "replayed"):
         table.add_column(column)
     for item in items:
@@ -353,8 +354,7 @@ def deadletters_show(
     as_json: JsonOption = False,
 ) -> None:
     """One dead letter: where it came from, why, and its original bytes."""
-    with _errors():
-        store = _letters(load_env(settings))
+    with _errors(), _letters(load_env(settings)) as store:
         name = _find(store, key)
         letter, metadata = _read(store, name)
     if as_json:
@@ -412,37 +412,37 @@ def deadletters_replay(
     """Resend dead letters through the ingest code; each is marked `replayed_at`."""
     with _errors():
         env = load_env(settings)
-        store = _letters(env)
-        filters = _filters(stage, reason, since, until, replayed)
-        if keys:
-            names = [_find(store, key) for key in keys]
-        elif any(v is not None for v in (stage, reason, since, until, replayed)):
-            names = [item.name for item in store.list(filters.prefix(), filters.keep, limit)]
-        else:
-            raise UsageError(
-                "name the dead letters to replay, or select them with --stage/--reason/--since/"
-                "--until/--not-replayed"
-            )
-        loaded = [(name, *_read(store, name)) for name in names]
-        letters = [(name, letter) for name, letter, _ in loaded]
-        if dry_run:
-            results = [dl.Replayed(name, 0, "dry-run", "") for name in names]
-        elif to is ReplayTo.url:
-            if not url:
+        with _letters(env) as store:
+            filters = _filters(stage, reason, since, until, replayed)
+            if keys:
+                names = [_find(store, key) for key in keys]
+            elif any(v is not None for v in (stage, reason, since, until, replayed)):
+                names = [item.name for item in store.list(filters.prefix(), filters.keep, limit)]
+            else:
                 raise UsageError(
-                    "--to url needs --url https://<app>.azurewebsites.net/api/v1/genesys/events"
+                    "name the dead letters to replay, or select them with --stage/--reason/--since/"
+                    "--until/--not-replayed"
                 )
-            policy = RetryPolicy(retries=retries)
-            secret = IngestSettings.from_env(env).secret_bytes
-            results = dl.replay_to_url(
-                letters, url, function_key=function_key, secret=secret, policy=policy
-            )
-        else:
-            results = dl.replay_to_hub(letters, IngestSettings.from_env(env))
-        if not dry_run:
-            for (name, _, metadata), result in zip(loaded, results, strict=True):
-                if result.outcome in ("accepted", "rejected"):
-                    store.mark_replayed(name, metadata, result.outcome, datetime.now(UTC))
+            loaded = [(name, *_read(store, name)) for name in names]
+            letters = [(name, letter) for name, letter, _ in loaded]
+            if dry_run:
+                results = [dl.Replayed(name, 0, "dry-run", "") for name in names]
+            elif to is ReplayTo.url:
+                if not url:
+                    raise UsageError(
+                        "--to url needs --url https://<app>.azurewebsites.net/api/v1/genesys/events"
+                    )
+                policy = RetryPolicy(retries=retries)
+                secret = IngestSettings.from_env(env).secret_bytes
+                results = dl.replay_to_url(
+                    letters, url, function_key=function_key, secret=secret, policy=policy
+                )
+            else:
+                results = dl.replay_to_hub(letters, IngestSettings.from_env(env))
+            if not dry_run:
+                for (name, _, metadata), result in zip(loaded, results, strict=True):
+                    if result.outcome in ("accepted", "rejected"):
+                        store.mark_replayed(name, metadata, result.outcome, datetime.now(UTC))
     if as_json:
         _print_json([_replayed(r) for r in results])
     else:
@@ -473,12 +473,13 @@ def state_inspect(
     with _errors():
         transform = TransformSettings.from_env(load_env(settings))
         timing = transform.timing
-        inspected = state_module.inspect(
-            wiring.state_reader(transform),
-            wiring.record_reader(wiring.output_of(transform)),
-            conversation_id,
-            f"table {transform.state_table!r}",
-        )
+        with (
+            wiring.state_reader(transform) as states,
+            wiring.record_reader(wiring.output_of(transform)) as records,
+        ):
+            inspected = state_module.inspect(
+                states, records, conversation_id, f"table {transform.state_table!r}"
+            )
     facts = state_module.summary(inspected, timing, transform.media)
     listed = state_module.events(inspected.state) if with_events else None
     if as_json:
@@ -528,11 +529,13 @@ def erase(
         transform = TransformSettings.from_env(load_env(settings))
         key = transform.pii.key_bytes
         numbers = [erase_module.NumberQuery.of(number, key) for number in phone or ()]
-        records = wiring.record_reader(wiring.output_of(transform))
-        states = wiring.state_eraser(transform)
-        letters = wiring.deadletter_store(wiring.output_of(transform))
-        found = erase_module.find(records, states, letters, conversation or [], numbers)
-        erased = erase_module.apply(found, records, states, letters) if do_apply else None
+        with (
+            wiring.record_reader(wiring.output_of(transform)) as records,
+            wiring.state_eraser(transform) as states,
+            wiring.deadletter_store(wiring.output_of(transform)) as letters,
+        ):
+            found = erase_module.find(records, states, letters, conversation or [], numbers)
+            erased = erase_module.apply(found, records, states, letters) if do_apply else None
     report: dict[str, Any] = {
         "applied": do_apply,
         "conversations": found.conversations,

@@ -11,6 +11,7 @@ The pipeline commands live in `simulator.cli_pipeline` and are registered here.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -340,19 +341,21 @@ def verify(
         if offline is None and log.exists():
             allow = allowances(folder / DELIVERIES_FILE, read_log(log))
         source: OfflineReplaySource | BlobRecordSource
-        if offline is not None:
-            source = OfflineReplaySource(offline)
-        else:
-            source = BlobRecordSource(OutputSettings.from_env(app_environment(settings)))
-        with progress_bar(err, quiet=quiet) as bar:
-            task = bar.add_task("comparing records", total=source.count())
-            report = verify_dataset(
-                expected,
-                source,
-                idle_seconds=idle_seconds,
-                progress=lambda n: bar.advance(task, n),
-                allowances=allow,
-            )
+        with contextlib.ExitStack() as opened:  # a Blob source closes its clients at the end
+            if offline is not None:
+                source = OfflineReplaySource(offline)
+            else:
+                target = OutputSettings.from_env(app_environment(settings))
+                source = opened.enter_context(BlobRecordSource(target))
+            with progress_bar(err, quiet=quiet) as bar:
+                task = bar.add_task("comparing records", total=source.count())
+                report = verify_dataset(
+                    expected,
+                    source,
+                    idle_seconds=idle_seconds,
+                    progress=lambda n: bar.advance(task, n),
+                    allowances=allow,
+                )
         out = Console()
         show_verify(out, report, max_diffs)
         if json_out is not None:

@@ -9,7 +9,8 @@
 
 Everything is read through the adapters' ports; `run` polls this after the send, and
 `seed_checkpoints` starts a consumer group at the end of the hub, so a run on a shared hub sees
-only its own events.
+only its own events. A probe from `connect` owns the readers it built and closes them (`close`, or
+`with`); one given its readers leaves them to the caller.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from azure.eventhub.exceptions import EventHubError
 from adapters import lag
 from adapters.checkpoints import Checkpoint, CheckpointStore, HubAddress, live_owners
 from adapters.errors import Unreachable
+from adapters.owned import ClosesOwned, Owned
 from adapters.partitions import HubReader
 from adapters.settings import HubSettings, TransformSettings
 from adapters.state_reader import StateReader
@@ -57,7 +59,7 @@ class IdleState:
         return f"{behind} events behind, {self.pending} conversations pending"
 
 
-class PipelineProbe:
+class PipelineProbe(ClosesOwned):
     """Reads the hub, the checkpoints and the due index; writes checkpoints only to seed them."""
 
     def __init__(
@@ -69,13 +71,16 @@ class PipelineProbe:
         *,
         horizon_ms: int,
         wall_clock: Callable[[], float] = time.time,
+        owned: Owned | None = None,
     ) -> None:
+        """`owned`: the readers this probe closes (None: the caller's)."""
         self.hub = hub
         self.checkpoints = checkpoints
         self.address = address
         self.states = states
         self.horizon_ms = horizon_ms + SETTLED_MARGIN_MS
         self._wall_clock = wall_clock
+        self._owned = owned or Owned()
 
     @classmethod
     def connect(
@@ -88,7 +93,8 @@ class PipelineProbe:
         state_table: str,
         horizon_ms: int,
     ) -> PipelineProbe:
-        """A probe of a local stack's pipeline, from its connection strings."""
+        """A probe of a local stack's pipeline, from its connection strings; it closes the
+        readers it is built with."""
         env = {
             "EventHubConnection": eventhub_connection_string,
             "EVENTHUB_NAME": eventhub_name,
@@ -98,12 +104,20 @@ class PipelineProbe:
             "STATE_TABLE_NAME": state_table,
         }
         hub = HubSettings.from_env(env)
+        states = TransformSettings.from_env(env)
+        checkpoints = checkpoint_store(hub)
+        try:
+            reader = state_reader(states)
+        except BaseException:
+            checkpoints.close()
+            raise
         return cls(
             hub_reader(hub),
-            checkpoint_store(hub),
+            checkpoints,
             hub_address(hub),
-            state_reader(TransformSettings.from_env(env)),
+            reader,
             horizon_ms=horizon_ms,
+            owned=Owned(checkpoints, reader),
         )
 
     def owned(self, within_s: float) -> list[str]:

@@ -171,14 +171,14 @@ def _run_on(stack: RunStack, config: RunConfig, clock: _Clock, err: Console) -> 
     say(f"pipeline {'idle' if idle.idle else 'NOT idle'}: {idle.describe()}")
 
     target = OutputSettings.from_env(stack.settings())
-    source = BlobRecordSource(target)
     expected = load_expected(config.out)
-    report = verify(
-        expected,
-        source,
-        idle_seconds=config.tuning.idle_s,
-        allowances=allowances(config.out / DELIVERIES_FILE, result.outcomes),
-    )
+    with BlobRecordSource(target) as source:
+        report = verify(
+            expected,
+            source,
+            idle_seconds=config.tuning.idle_s,
+            allowances=allowances(config.out / DELIVERIES_FILE, result.outcomes),
+        )
     consumer = consumer_counts(stack.host_log)
     check = route_check(
         expected.manifest,
@@ -229,20 +229,19 @@ def _set_aside(stack: RunStack, filtered: list[Json]) -> dict[str, int | None]:
     it is set aside by the media filter, else None (read from the state table)."""
     if not filtered:
         return {}
-    states = stack.probe().states
     found: dict[str, int | None] = {}
-    for entry in filtered:
-        cid = entry["conversation_id"]
-        stored = states.stored(cid)
-        state = None if stored is None else stored.state
-        aside = state is not None and state.filtered_at_ms is not None
-        found[cid] = len(state.events) if state is not None and aside else None
+    with stack.probe() as probe:
+        for entry in filtered:
+            cid = entry["conversation_id"]
+            stored = probe.states.stored(cid)
+            state = None if stored is None else stored.state
+            aside = state is not None and state.filtered_at_ms is not None
+            found[cid] = len(state.events) if state is not None and aside else None
     return found
 
 
 def _wait_idle(stack: RunStack, config: RunConfig, err: Console) -> tuple[float | None, IdleState]:
     """Poll until idle; returns when the hub was first seen drained, and the last look."""
-    probe = stack.probe()
     drained: list[float] = []
 
     def seen(state: IdleState, status: Status | None) -> None:
@@ -251,11 +250,12 @@ def _wait_idle(stack: RunStack, config: RunConfig, err: Console) -> tuple[float 
         if status is not None:
             status.update(f"waiting until idle: {state.describe()}")
 
-    if config.quiet:
-        state = probe.wait(config.drain_timeout_s, on_look=lambda s: seen(s, None))
-    else:
-        with err.status("waiting until idle") as status:
-            state = probe.wait(config.drain_timeout_s, on_look=lambda s: seen(s, status))
+    with stack.probe() as probe:
+        if config.quiet:
+            state = probe.wait(config.drain_timeout_s, on_look=lambda s: seen(s, None))
+        else:
+            with err.status("waiting until idle") as status:
+                state = probe.wait(config.drain_timeout_s, on_look=lambda s: seen(s, status))
     return (drained[0] if drained else None), state
 
 

@@ -151,15 +151,15 @@ class RunStack:
 
     def _consumers(self, running: Stack) -> list[str]:
         """Partitions of the run's consumer group another host owns right now."""
-        probe = PipelineProbe.connect(
+        with PipelineProbe.connect(
             storage_connection_string=running.storage_connection_string,
             eventhub_connection_string=running.eventhub_connection_string,
             eventhub_name=EVENTHUB_NAME,
             consumer_group=self.names.consumer_group,
             state_table=self.names.state_table,
             horizon_ms=0,
-        )
-        return probe.owned(OWNERSHIP_FRESH_S)
+        ) as probe:
+            return probe.owned(OWNERSHIP_FRESH_S)
 
     # ------------------------------------------------------------------ life cycle
     def describe(self) -> str:
@@ -175,7 +175,8 @@ class RunStack:
     def start(self) -> None:
         try:
             if self.reused:
-                self.probe().seed_checkpoints()
+                with self.probe() as probe:
+                    probe.seed_checkpoints()
                 self.hosts.start_host(0)
             else:
                 self.hosts.start()
@@ -214,6 +215,7 @@ class RunStack:
         }
 
     def probe(self) -> PipelineProbe:
+        """A probe of this stack's pipeline (the caller closes it)."""
         t = self.tuning
         return PipelineProbe.connect(
             storage_connection_string=self.storage_connection_string,

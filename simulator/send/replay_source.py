@@ -89,8 +89,8 @@ def _from_file(path: Path, filters: Filters) -> Iterator[bytes]:
 def load(source: str, *, filters: Filters, settings: Path | None = None) -> list[Delivery]:
     """The bodies to resend, numbered from 1 in the order found."""
     if source == BLOB_SOURCE:
-        blob = BlobRecordSource(OutputSettings.from_env(app_environment(settings)))
-        bodies = list(_from_letters(blob.dead_letters(), filters))
+        with BlobRecordSource(OutputSettings.from_env(app_environment(settings))) as blob:
+            bodies = list(_from_letters(blob.dead_letters(), filters))
     else:
         path = Path(source)
         if path.is_dir():

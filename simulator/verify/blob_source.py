@@ -2,7 +2,8 @@
 
 Records: one blob per conversation in the records container (SPEC 8). Dead letters: the
 `deadletter` container, one per id. Both are read through the adapters' readers
-(`adapters.record_reader`, `adapters.deadletter_store`), several downloads at once.
+(`adapters.record_reader`, `adapters.deadletter_store`), several downloads at once. The
+readers it builds, it closes (`close`, or `with`); readers given to it stay open.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from typing import Any
 import orjson
 
 from adapters.deadletter_store import DeadLetterStore
+from adapters.owned import ClosesOwned, Owned
 from adapters.record_reader import RecordReader
 from adapters.settings import OutputSettings
 from adapters.wiring import deadletter_store, record_reader
 from simulator.verify.sources import Found
 
 
-class BlobRecordSource:
+class BlobRecordSource(ClosesOwned):
     """Records and dead letters in the pipeline's storage account."""
 
     def __init__(
@@ -30,10 +32,16 @@ class BlobRecordSource:
         records: RecordReader | None = None,
         letters: DeadLetterStore | None = None,
     ) -> None:
-        """`records` / `letters`: other readers (the in-memory twins in tests)."""
+        """`records` / `letters`: other readers (the in-memory twins in tests), which the
+        caller closes."""
         self.target = target
-        self._records = records or record_reader(target)
-        self._letters = letters or deadletter_store(target)
+        self._owned = Owned()
+        try:
+            self._records = records or self._owned.add(record_reader(target))
+            self._letters = letters or self._owned.add(deadletter_store(target))
+        except BaseException:
+            self._owned.close()
+            raise
         self.modified: dict[str, datetime] = {}
         """Last-modified time of every record read, by conversation id (for latencies)."""
         self.finalized: dict[str, str] = {}
