@@ -210,7 +210,8 @@ def failure_of(part: PartResponse) -> PartFailure:
         message = str(text.get("value", "")) if isinstance(text, dict) else str(text or "")
     index_text, colon, _ = message.partition(":")
     index = int(index_text) if colon and index_text.isdigit() else 0
-    return PartFailure(part.status, code, index, message or part.body[:200].decode("utf-8", "replace"))
+    text_of_body = part.body[:200].decode("utf-8", "replace")
+    return PartFailure(part.status, code, index, message or text_of_body)
 
 
 def _multipart(content_type: str, body: bytes) -> list[tuple[dict[str, str], bytes]]:
