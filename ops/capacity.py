@@ -98,7 +98,7 @@ class RoleCost:
 # requests are counts / 12,620 micro-events of partition 0 of 8.
 _CONSUMER = {
     100: RoleCost(
-        cpu_ms=0.9308,
+        cpu_ms=0.1816,
         requests={
             "table_transaction": 405 / 12620,
             "table_read": 308 / 12620,
@@ -107,16 +107,16 @@ _CONSUMER = {
         },
         entities=1.7522,
         bench_wait_ms={
-            "table_transaction": 16.586,
-            "table_read": 1.391,
-            "blob_write": 3.808,
-            "blob_read": 1.495,
+            "table_transaction": 10.26,
+            "table_read": 0.612,
+            "blob_write": 1.991,
+            "blob_read": 0.79,
         },
-        bench_micro_events_per_s=502.8,
-        bench_model_micro_events_per_s=638.1,
+        bench_micro_events_per_s=1769.4,
+        bench_model_micro_events_per_s=1777.7,
     ),
     500: RoleCost(
-        cpu_ms=0.9953,
+        cpu_ms=0.2019,
         requests={
             "table_transaction": 311 / 12620,
             "table_read": 375 / 12620,
@@ -125,19 +125,19 @@ _CONSUMER = {
         },
         entities=2.0048,
         bench_wait_ms={
-            "table_transaction": 19.272,
-            "table_read": 0.855,
-            "blob_write": 2.836,
-            "blob_read": 1.488,
+            "table_transaction": 14.437,
+            "table_read": 0.608,
+            "blob_write": 2.109,
+            "blob_read": 1.39,
         },
-        bench_micro_events_per_s=606.3,
-        bench_model_micro_events_per_s=635.2,
+        bench_micro_events_per_s=1560.7,
+        bench_model_micro_events_per_s=1566.9,
     ),
 }
 # The timer's index queries are per run (one per shard), not per micro-event: kept apart.
 _TIMER = {
     100: RoleCost(
-        cpu_ms=0.6101,
+        cpu_ms=0.2902,
         requests={
             "table_transaction": 98 / 12620,
             "table_read": 984 / 12620,
@@ -145,16 +145,16 @@ _TIMER = {
         },
         entities=0.4678,
         bench_wait_ms={
-            "table_transaction": 21.472,
-            "table_read": 1.541,
-            "blob_write": 3.337,
-            "table_query": 1.901,
+            "table_transaction": 13.552,
+            "table_read": 0.604,
+            "blob_write": 1.57,
+            "table_query": 0.673,
         },
-        bench_micro_events_per_s=745.4,
-        bench_model_micro_events_per_s=809.8,
+        bench_micro_events_per_s=1683.8,
+        bench_model_micro_events_per_s=1687.8,
     ),
     500: RoleCost(
-        cpu_ms=0.5916,
+        cpu_ms=0.2924,
         requests={
             "table_transaction": 72 / 12620,
             "table_read": 934 / 12620,
@@ -162,13 +162,13 @@ _TIMER = {
         },
         entities=0.4441,
         bench_wait_ms={
-            "table_transaction": 27.269,
-            "table_read": 0.895,
-            "blob_write": 3.351,
-            "table_query": 1.073,
+            "table_transaction": 18.432,
+            "table_read": 0.566,
+            "blob_write": 1.952,
+            "table_query": 0.595,
         },
-        bench_micro_events_per_s=890.4,
-        bench_model_micro_events_per_s=904.7,
+        bench_micro_events_per_s=1639.1,
+        bench_model_micro_events_per_s=1644.2,
     ),
 }
 MEASURED_BATCHES: Final = tuple(sorted(_CONSUMER))
