@@ -223,11 +223,27 @@ def _multipart(content_type: str, body: bytes) -> list[tuple[dict[str, str], byt
         raise BatchResponseError(f"no closing boundary {boundary!r} in a batch response")
     parts = []
     for chunk in chunks[1:-1]:
-        # each part runs from the CRLF after its delimiter to the CRLF before the next one
-        part = chunk.removeprefix(CRLF).removesuffix(CRLF)
-        head, _, content = part.partition(CRLF + CRLF)
-        parts.append((_headers(head.split(CRLF)), content))
+        # a part runs from the line break after its delimiter to the one before the next
+        part = _strip_line_break(_strip_line_break(chunk, at_start=True), at_start=False)
+        lines, content = _head_and_body(part)
+        parts.append((_headers(lines), content))
     return parts
+
+
+def _strip_line_break(data: bytes, *, at_start: bool) -> bytes:
+    """One CRLF (or, leniently, a bare LF) off the start or the end."""
+    if at_start:
+        return data[2:] if data.startswith(CRLF) else data.removeprefix(b"\n")
+    return data[:-2] if data.endswith(CRLF) else data.removesuffix(b"\n")
+
+
+def _head_and_body(data: bytes) -> tuple[list[bytes], bytes]:
+    """The header lines and the body after the first empty line (CRLF, or leniently LF)."""
+    ends = [(at, len(mark)) for mark in (CRLF + CRLF, b"\n\n") if (at := data.find(mark)) >= 0]
+    if not ends:
+        return data.splitlines(), b""
+    at, length = min(ends)
+    return data[:at].splitlines(), data[at + length :]
 
 
 def _boundary(content_type: str) -> str:
@@ -239,8 +255,9 @@ def _boundary(content_type: str) -> str:
 
 
 def _http_response(content: bytes) -> PartResponse:
-    head, _, body = content.partition(CRLF + CRLF)
-    lines = head.split(CRLF)
+    lines, body = _head_and_body(content)
+    if not lines:
+        raise BatchResponseError("an empty part in a batch response")
     version, _, rest = lines[0].partition(b" ")
     status_text = rest.partition(b" ")[0]
     if not version.startswith(b"HTTP/") or not status_text.isdigit():

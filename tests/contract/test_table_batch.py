@@ -243,6 +243,13 @@ def test_an_answer_gives_each_operation_its_status_and_etag() -> None:
     assert answers[0].body == b'{"PartitionKey":"p","RowKey":"a"}'
 
 
+def test_an_answer_with_bare_line_feeds_reads_the_same() -> None:
+    """The service writes CRLF; a proxy or an emulator that writes LF is still understood."""
+    content_type = "multipart/mixed; boundary=batchresponse_1"
+    with_crlf = decode_batch_response(content_type, _ANSWER)
+    assert decode_batch_response(content_type, _ANSWER.replace(b"\r\n", b"\n")) == with_crlf
+
+
 @pytest.mark.parametrize(
     ("content_type", "body", "error"),
     [
@@ -259,6 +266,11 @@ def test_an_answer_gives_each_operation_its_status_and_etag() -> None:
             "not an HTTP status line",
         ),
         ("multipart/mixed; boundary=b", _ANSWER[:200], "no closing boundary"),
+        (
+            "multipart/mixed; boundary=b",
+            b"--b\r\nContent-Type: application/http\r\n\r\n\r\n--b--\r\n",
+            "an empty part",
+        ),
     ],
 )
 def test_an_answer_that_is_not_a_batch_response_is_an_error(
