@@ -11,9 +11,16 @@ of `--repeat` runs, at 1x, 2x and 4x the work (cost must grow linearly):
   output writing with one worker, in this process (one core against one core).
 
 With `--instructions`, the whole-process runs at 1x are also counted by valgrind's cachegrind
-(instructions are repeatable whatever else the machine does; seconds are not). Both write their
-files to a tmpfs (`/dev/shm`) when there is one: on this machine's disk creating a file costs
-~0.7 ms of system time, which would bury both scripts' work under the same file-system cost.
+(instructions are repeatable whatever else the machine does; seconds are not).
+
+Both processes run with Python's default bytecode cache (`__pycache__`, written by an untimed
+first import): a user's Python keeps it, but this machine sets `PYTHONDONTWRITEBYTECODE=1` for
+everything, which made every run of the replay compile its ~60 modules again (0.3 G of its
+instructions; the naive script is one file and the standard library, compiled once anyway).
+
+Both write their files to a tmpfs (`/dev/shm`) when there is one: on this machine's disk
+creating a file costs ~0.7 ms of system time, which would bury both scripts' work under the
+same file-system cost.
 
     python -m bench.replay_vs_naive [--conversations 5000] [--repeat 3] [--instructions]
 """
@@ -23,6 +30,7 @@ from __future__ import annotations
 import argparse
 import io
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -38,6 +46,16 @@ from transform.__main__ import DEFAULT_WORKERS, replay_into_folder
 
 PYTHON = sys.executable
 SEED = 20261124
+PROCESS_ENV = {
+    name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"
+}
+"""The environment of the timed processes: Python's defaults, bytecode cache included."""
+
+
+def warm_bytecode() -> None:
+    """Write the bytecode cache of every module either script imports (untimed)."""
+    command = [PYTHON, "-c", "import transform.__main__, bench.naive_replay"]
+    subprocess.run(command, check=True, cwd=ROOT, env=PROCESS_ENV)
 
 
 def envelope_input(conversations: int) -> Path:
@@ -66,7 +84,7 @@ def replay_command(data: Path, scratch: Path, workers: int = DEFAULT_WORKERS) ->
 
 def _wall(command: list[str]) -> float:
     started = time.perf_counter()
-    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    subprocess.run(command, check=True, cwd=ROOT, env=PROCESS_ENV, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 
@@ -109,7 +127,7 @@ CACHEGRIND = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-o
 
 def _instructions(command: list[str]) -> int:
     done = subprocess.run(
-        CACHEGRIND + command, cwd=ROOT, capture_output=True, text=True, check=True
+        CACHEGRIND + command, cwd=ROOT, env=PROCESS_ENV, capture_output=True, text=True, check=True
     )
     line = next(line for line in done.stderr.splitlines() if "I" in line and "refs:" in line)
     return int(line.rsplit(":", 1)[1].replace(",", "").strip())
@@ -131,6 +149,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny run for CI (no figures kept)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
+    warm_bytecode()
     base = 30 if args.smoke else args.conversations
     results: dict[str, Any] = {"profile": "realistic, envelopes only", "conversations": base}
     shm = Path("/dev/shm")
