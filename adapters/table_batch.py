@@ -25,6 +25,8 @@ from adapters.state_plan import TableOp
 
 CRLF = b"\r\n"
 DATA_SERVICE_VERSION = "3.0"
+MAX_OPERATIONS = 100
+"""The service's limit per entity-group transaction (it refuses more with a 400 part)."""
 MAX_INT64 = 2**63
 MINIMAL_METADATA = "application/json;odata=minimalmetadata"
 
@@ -68,6 +70,8 @@ def encode_changeset(
     windows.net`, or Azurite's `http://127.0.0.1:10002/devstoreaccount1`); `date` is the
     RFC 1123 time each operation carries, as the SDK's headers policy stamps it.
     """
+    if not 1 <= len(ops) <= MAX_OPERATIONS:
+        raise ValueError(f"a transaction holds 1 to {MAX_OPERATIONS} operations, not {len(ops)}")
     stamp = f"x-ms-version: {api_version}\r\nDataServiceVersion: {DATA_SERVICE_VERSION}\r\n"
     dates = f"x-ms-date: {date}\r\nDate: {date}\r\n"
     table_url = f"{base_url}/{quote(table, safe='')}"
@@ -98,6 +102,9 @@ def _operation(op: TableOp, table_url: str, stamp: str, dates: str) -> bytes:
         )
         return head.encode() + body
     url = f"{table_url}({_key_path(op.entity)})"
+    if op.etag is not None and not _is_header_value(op.etag):
+        # written raw into the operation's headers: a line break would forge headers
+        raise ValueError(f"not an ETag: {op.etag[:80]!r}")
     if op.kind == "delete":
         head = (
             f"DELETE {url} HTTP/1.1\r\n{stamp}Accept: {MINIMAL_METADATA}\r\n"
@@ -114,6 +121,11 @@ def _operation(op: TableOp, table_url: str, stamp: str, dates: str) -> bytes:
         f"{condition}{dates}\r\n"
     )
     return head.encode() + body
+
+
+def _is_header_value(text: str) -> bool:
+    """Printable ASCII only (ETags are the service's: `W/"datetime'…'"`)."""
+    return text.isascii() and text.isprintable()
 
 
 def _json_headers(body: bytes) -> str:
@@ -209,7 +221,8 @@ def failure_of(part: PartResponse) -> PartFailure:
         text = error.get("message")
         message = str(text.get("value", "")) if isinstance(text, dict) else str(text or "")
     index_text, colon, _ = message.partition(":")
-    index = int(index_text) if colon and index_text.isdigit() else 0
+    # ASCII digits only: str.isdigit() admits "²", which int() refuses
+    index = int(index_text) if colon and index_text.isascii() and index_text.isdigit() else 0
     text_of_body = part.body[:200].decode("utf-8", "replace")
     return PartFailure(part.status, code, index, message or text_of_body)
 

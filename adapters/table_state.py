@@ -49,13 +49,16 @@ from transform.errors import StorageUnavailable
 log = logging.getLogger(__name__)
 
 _CONFLICT_CODES = {"UpdateConditionNotSatisfied", "ConditionNotMet", "EntityAlreadyExists"}
+_NOT_PRECONDITIONS = {"TableBeingDeleted"}
+"""409s that say nothing about our rows (the table is going away: retry, do not re-plan)."""
 
 
 class TransactionFailed(HttpResponseError):
     """A transaction refused for another reason than a precondition (storage_call maps it)."""
 
-    def __init__(self, failure: PartFailure) -> None:
-        super().__init__(f"operation {failure.index}: {failure.message}")
+    def __init__(self, failure: PartFailure, response: Any = None) -> None:
+        where = "the transaction" if response is not None else f"operation {failure.index}"
+        super().__init__(f"{where}: {failure.message}", response=response)
         self.status_code = failure.status
         self.error_code = failure.code
         self.index = failure.index
@@ -156,6 +159,8 @@ class TableStateStore(ShardedStateStore):
         return _plain(entity), str(entity.metadata["etag"])
 
     def _submit(self, partition_key: str, ops: Sequence[TableOp]) -> list[str | None]:
+        if not ops:
+            return []  # as the SDK answered an empty transaction
         for attempt in range(2):
             self.counter.count("table_writes")
             self.counter.count("table_entities", len(ops))
@@ -165,10 +170,7 @@ class TableStateStore(ShardedStateStore):
                     (answer for answer in answers if not 200 <= answer.status < 300), None
                 )
                 if failed is None:
-                    if len(answers) != len(ops):
-                        msg = f"{len(answers)} answers to a transaction of {len(ops)} operations"
-                        raise DecodeError(msg)
-                    return [answer.etag for answer in answers]
+                    return _etags(ops, answers)
                 failure = failure_of(failed)
                 if failure.code == "TableNotFound" and attempt == 0:
                     # Deleted under us: recreate it, with the layout we already use.
@@ -177,7 +179,9 @@ class TableStateStore(ShardedStateStore):
                     continue
                 if failure.status == 413:
                     raise TransactionTooLarge(failure.message)
-                if failure.code in _CONFLICT_CODES or failure.status in (409, 412):
+                if failure.code not in _NOT_PRECONDITIONS and (
+                    failure.code in _CONFLICT_CODES or failure.status in (409, 412)
+                ):
                     raise TransactionRefused(failure.index, "conflict", failure.code)
                 if failure.code == "ResourceNotFound" or failure.status == 404:
                     raise TransactionRefused(failure.index, "missing", failure.code)
@@ -189,7 +193,9 @@ class TableStateStore(ShardedStateStore):
 
         The body is ours (`adapters.table_batch`: the SDK's bytes at a fraction of its CPU);
         authentication, retries and the transport are the client's. A refused transaction is
-        still a 202 whose one part says why; a 413 is the whole request's size.
+        still a 202 whose one part says why; a 413 is the whole request's size; any other
+        status is the whole request's failure (authorization, throttling, …), with the
+        service's code and message kept as the SDK's `_decode_error` kept them.
         """
         table = self._table
         suffix = uuid.uuid4()
@@ -213,7 +219,9 @@ class TableStateStore(ShardedStateStore):
         if response.status_code == 413:
             raise TransactionTooLarge(f"the transaction request was too large: {body[:200]!r}")
         if response.status_code != 202:
-            raise HttpResponseError(response=response)
+            headers = {name.lower(): value for name, value in response.headers.items()}
+            whole = failure_of(PartResponse(response.status_code, headers, body))
+            raise TransactionFailed(whole, response=response)
         try:
             return decode_batch_response(response.headers.get("Content-Type", ""), body)
         except BatchResponseError as e:
@@ -289,6 +297,18 @@ class TableStateStore(ShardedStateStore):
                 self.counter.count("blob_writes")
                 with contextlib.suppress(ResourceNotFoundError):
                     self._spill.delete_blob(found)
+
+
+def _etags(ops: Sequence[TableOp], answers: list[PartResponse]) -> list[str | None]:
+    """Each operation's new ETag; an answer that does not fit the operations is an error
+    (retried as StorageUnavailable), never a success with holes."""
+    if len(answers) != len(ops):
+        raise DecodeError(f"{len(answers)} answers to a transaction of {len(ops)} operations")
+    etags = [answer.etag for answer in answers]
+    for index, (op, etag) in enumerate(zip(ops, etags, strict=True)):
+        if etag is None and op.kind != "delete":
+            raise DecodeError(f"no ETag in the answer to operation {index} ({op.kind})")
+    return etags
 
 
 def _error_code(error: Exception) -> str:

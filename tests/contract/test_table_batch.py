@@ -8,13 +8,18 @@ the pinned SDK that changes its bytes fails here first.
 
 from __future__ import annotations
 
+import json
 import re
+import threading
+import time
 import uuid
 from collections.abc import Iterator
-from typing import Any, Literal, get_args
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal, cast, get_args
 
 import pytest
 from azure.core import MatchConditions
+from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.core.pipeline.transport import HttpTransport
 from azure.data.tables import EdmType, EntityProperty, TableClient, TableServiceClient, UpdateMode
 from azure.storage.blob import BlobServiceClient
@@ -22,7 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.opcount import OperationCounter
-from adapters.sharded_state import TransactionRefused
+from adapters.sharded_state import TransactionRefused, TransactionTooLarge
 from adapters.state_plan import TableOp
 from adapters.table_batch import (
     BatchResponseError,
@@ -35,6 +40,7 @@ from adapters.table_batch import (
 )
 from adapters.table_state import TableStateStore
 from devstack.stack import Stack
+from transform.errors import StorageUnavailable
 
 AZURITE_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -368,3 +374,276 @@ def test_a_table_deleted_under_the_store_is_made_again(
     assert etags[0]
     rows = service.get_table_client(name).query_entities("PartitionKey eq 'p'")
     assert [row["RowKey"] for row in rows] == ["a"]
+
+
+# ---------------------------------------------------------------------- the whole request
+class _Token:
+    """A token credential that needs no identity (the bearer policy only reads the token)."""
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken("token", int(time.time()) + 3600)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        return AccessTokenInfo("token", int(time.time()) + 3600)
+
+
+_HTTPS = "https://account.table.core.windows.net"
+_KEYED = f"DefaultEndpointsProtocol=https;AccountName=account;AccountKey={AZURITE_KEY};"
+_CLIENTS: dict[str, Any] = {
+    "shared key": lambda **kw: TableClient.from_connection_string(
+        f"{_KEYED}TableEndpoint={_HTTPS};", "state", **kw
+    ),
+    "shared key via service": lambda **kw: TableServiceClient.from_connection_string(
+        f"{_KEYED}TableEndpoint={_HTTPS};", **kw
+    ).get_table_client("state"),
+    "token": lambda **kw: TableClient(_HTTPS, "state", credential=_Token(), **kw),
+    "sas": lambda **kw: TableClient.from_connection_string(
+        f"TableEndpoint={_HTTPS};SharedAccessSignature=sv=2019-02-02&ss=t&sig=a%3D", "state", **kw
+    ),
+    "azurite": lambda **kw: TableClient.from_connection_string(
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+        f"TableEndpoint={ENDPOINTS[0]};",
+        "state",
+        **kw,
+    ),
+}
+
+
+@pytest.mark.parametrize("credential", list(_CLIENTS))
+def test_the_request_is_the_sdks_with_its_signature(
+    credential: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same clock and boundaries: the same URL (SAS included), headers (SharedKey signature
+    included: it covers Content-Type, the date and `/$batch`) and body, byte for byte."""
+    recorder = _Recorder()
+    client = _CLIENTS[credential](transport=recorder, request_id="request-1")
+    fixed = uuid.UUID(int=7)
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.0)
+    monkeypatch.setattr("azure.data.tables._base_client.uuid4", lambda: fixed)
+    monkeypatch.setattr("adapters.table_state.uuid.uuid4", lambda: fixed)
+    ops = _ops()
+    with pytest.raises(_Sent):
+        client.submit_transaction([_sdk_operation(op) for op in ops])
+    with pytest.raises(_Sent):
+        TableStateStore(client, cast(Any, None), counter=OperationCounter())._submit("s07", ops)
+    sdk, ours = recorder.requests
+    assert (ours.method, ours.url) == (sdk.method, sdk.url)
+    assert dict(ours.headers) == dict(sdk.headers)
+    assert "Authorization" in ours.headers or "sig=" in ours.url
+    assert ours.body == sdk.body
+
+
+# ---------------------------------------------------------------------- canned answers
+_Canned = tuple[int, dict[str, str], bytes]
+
+
+class _CannedService:
+    """A local HTTP server that answers each request with the next canned answer, so the
+    TableClient's real pipeline and transport read what Azure sends and Azurite never does."""
+
+    def __init__(self) -> None:
+        self.answers: list[_Canned] = []
+        self.paths: list[str] = []
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                service.paths.append(self.path)
+                status, headers, body = service.answers.pop(0)
+                self.send_response(status)
+                for name, value in {**headers, "Content-Length": str(len(body))}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        port = self.server.server_address[1]
+        self.table = TableClient.from_connection_string(
+            f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+            f"TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1;",
+            "state",
+            retry_total=0,
+        )
+        self.store = TableStateStore(self.table, cast(Any, None), counter=OperationCounter())
+
+    def close(self) -> None:
+        self.table.close()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def canned() -> Iterator[_CannedService]:
+    service = _CannedService()
+    yield service
+    service.close()
+
+
+def _changeset_answer(*parts: bytes) -> _Canned:
+    """A 202 as the Table service writes it (its headers, its part headers)."""
+    body = (
+        b"--batchresponse_9\r\nContent-Type: multipart/mixed; boundary=changesetresponse_8\r\n\r\n"
+    )
+    for part in parts:
+        body += (
+            b"--changesetresponse_8\r\nContent-Type: application/http\r\n"
+            b"Content-Transfer-Encoding: binary\r\n\r\n" + part + b"\r\n"
+        )
+    body += b"--changesetresponse_8--\r\n--batchresponse_9--\r\n"
+    headers = {
+        "Content-Type": "multipart/mixed; boundary=batchresponse_9",
+        "Cache-Control": "no-cache",
+        "x-ms-version": "2019-02-02",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return 202, headers, body
+
+
+def _failed_part(status: str, code: str, message: str, content_id: str = "") -> bytes:
+    head = f"HTTP/1.1 {status}\r\n" + (f"Content-ID: {content_id}\r\n" if content_id else "")
+    return (
+        head.encode()
+        + b"X-Content-Type-Options: nosniff\r\nCache-Control: no-cache\r\n"
+        + b"DataServiceVersion: 3.0;\r\n"
+        + b"Content-Type: application/json;odata=minimalmetadata;streaming=true;charset=utf-8"
+        + b"\r\n\r\n"
+        + json.dumps(
+            {"odata.error": {"code": code, "message": {"lang": "en-US", "value": message}}}
+        ).encode()
+    )
+
+
+_THREE = [
+    TableOp("create", {"PartitionKey": "p", "RowKey": "a"}),
+    TableOp("update", {"PartitionKey": "p", "RowKey": "b"}, 'W/"1"'),
+    TableOp("delete", {"PartitionKey": "p", "RowKey": "c"}, 'W/"2"'),
+]
+
+
+@pytest.mark.parametrize(
+    ("part", "index", "reason"),
+    [
+        # Storage leaves the index out when the first operation fails (azure-sdk-for-net#20533)
+        (_failed_part("409 Conflict", "EntityAlreadyExists", "The entity exists.\nRequestId:x"), 0,
+         "conflict"),
+        (_failed_part("412 Precondition Failed", "UpdateConditionNotSatisfied",
+                      "1:The update condition specified in the request was not satisfied.", "1"),
+         1, "conflict"),
+        (_failed_part("404 Not Found", "ResourceNotFound",
+                      "2:The specified resource does not exist.\nRequestId:x\nTime:y", "2"),
+         2, "missing"),
+    ],
+)  # fmt: skip
+def test_a_refusal_as_azure_writes_it_names_the_operation(
+    canned: _CannedService, part: bytes, index: int, reason: str
+) -> None:
+    canned.answers.append(_changeset_answer(part))
+    with pytest.raises(TransactionRefused) as refused:
+        canned.store._submit("p", _THREE)
+    assert (refused.value.index, refused.value.reason) == (index, reason)
+    assert canned.paths == ["/devstoreaccount1/$batch"]
+
+
+def test_a_table_being_deleted_is_no_conflict_of_ours(canned: _CannedService) -> None:
+    canned.answers.append(
+        _changeset_answer(_failed_part("409 Conflict", "TableBeingDeleted", "0:Being deleted."))
+    )
+    with pytest.raises(StorageUnavailable, match="TableBeingDeleted"):
+        canned.store._submit("p", _THREE)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (413, {"x-ms-error-code": "RequestBodyTooLarge"}, b'{"odata.error":{}}'),
+        _changeset_answer(_failed_part("413 Request Entity Too Large", "RequestBodyTooLarge", "")),
+    ],
+)
+def test_too_large_is_said_by_the_request_or_by_its_part(
+    canned: _CannedService, answer: _Canned
+) -> None:
+    canned.answers.append(answer)
+    with pytest.raises(TransactionTooLarge):
+        canned.store._submit("p", _THREE)
+
+
+def test_a_refused_request_keeps_the_services_code(canned: _CannedService) -> None:
+    """A managed identity without a data role gets a 403: the log must say which."""
+    body = json.dumps(
+        {
+            "odata.error": {
+                "code": "AuthorizationPermissionMismatch",
+                "message": {"lang": "en-US", "value": "This request is not authorized."},
+            }
+        }
+    ).encode()
+    headers = {
+        "Content-Type": "application/json;odata=minimalmetadata;streaming=true;charset=utf-8",
+        "x-ms-error-code": "AuthorizationPermissionMismatch",
+    }
+    canned.answers.append((403, headers, body))
+    with pytest.raises(StorageUnavailable, match="status=403 code=AuthorizationPermissionMismatch"):
+        canned.store._submit("p", _THREE)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _changeset_answer(b"HTTP/1.1 201 Created\r\n\r\n{}", b"HTTP/1.1 204 No Content\r\n\r\n"),
+        _changeset_answer(
+            b'HTTP/1.1 201 Created\r\nETag: W/"3"\r\n\r\n{}',
+            b"HTTP/1.1 204 No Content\r\n\r\n",  # the update's answer has no ETag
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+        ),
+        (202, {"Content-Type": "multipart/mixed; boundary=batchresponse_9"}, b"--batchres"),
+        (202, {"Content-Type": "text/html"}, b"<html>proxy</html>"),
+    ],
+)
+def test_an_answer_that_does_not_fit_is_retried_never_taken(
+    canned: _CannedService, answer: _Canned
+) -> None:
+    canned.answers.append(answer)
+    with pytest.raises(StorageUnavailable):
+        canned.store._submit("p", _THREE)
+
+
+def test_an_empty_transaction_sends_nothing(canned: _CannedService) -> None:
+    assert canned.store._submit("p", []) == []
+    assert canned.paths == []
+
+
+@pytest.mark.parametrize(
+    ("ops", "error"),
+    [
+        ([], "1 to 100 operations, not 0"),
+        (
+            [TableOp("delete", {"PartitionKey": "p", "RowKey": str(i)}) for i in range(101)],
+            "not 101",
+        ),
+        ([TableOp("delete", {"PartitionKey": "p", "RowKey": "r"}, 'W/"1"\r\nX: y')], "not an ETag"),
+    ],
+)
+def test_a_transaction_the_service_would_refuse_is_refused_here(
+    ops: list[TableOp], error: str
+) -> None:
+    with pytest.raises(ValueError, match=error):
+        encode_changeset(
+            "http://h",
+            "t",
+            ops,
+            api_version="2019-02-02",
+            date="d",
+            batch_boundary="batch_1",
+            changeset_boundary="changeset_1",
+        )
+
+
+def test_an_index_that_is_not_ascii_digits_is_operation_zero() -> None:
+    part = PartResponse(409, {}, '{"odata.error":{"code":"X","message":"²:odd"}}'.encode())
+    assert failure_of(part).index == 0
