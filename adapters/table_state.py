@@ -61,7 +61,6 @@ class TransactionFailed(HttpResponseError):
         super().__init__(f"{where}: {failure.message}", response=response)
         self.status_code = failure.status
         self.error_code = failure.code
-        self.index = failure.index
 
 
 class TableStateStore(ShardedStateStore):
