@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -26,7 +27,7 @@ from azure.storage.blob import ContainerClient
 
 from adapters.containers import BlobContainerReader
 from adapters.errors import Unreachable
-from adapters.owned import ClosesOwned, Owned
+from adapters.owned import ClosesOwned
 
 CONTAINER = "azure-webjobs-eventhub"
 START_OFFSET = "-1"
@@ -163,11 +164,11 @@ def _metadata(checkpoint: Checkpoint) -> dict[str, str]:
 class BlobCheckpointStore(_ListingReader, ClosesOwned):
     """`CheckpointStore` over the host's checkpoint container."""
 
-    def __init__(self, container: ContainerClient, *, owned: Owned | None = None) -> None:
+    def __init__(self, container: ContainerClient, *, owned: ExitStack | None = None) -> None:
         """`owned`: the service client under `container` (and its credential) this store
         closes (None: the caller's)."""
         self._container = container
-        self._owned = owned or Owned()
+        self._owned = owned or ExitStack()
         # Listing is the containers' reader's: a missing container lists nothing.
         self._blobs = BlobContainerReader(container, hint=READ_HINT)
 

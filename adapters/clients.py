@@ -10,8 +10,8 @@ Ownership, one rule: every builder here returns the client and the credential it
 client closes its credential, and a container or table client from `get_*_client` shares its
 service client's transport through a wrapper whose `close` does nothing: closing means the
 service client, then the credential. A reader built over clients its builder made is handed them
-as `adapters.owned.Owned` and closes them with itself (`close`, or `with`); a reader given a
-client by its caller never closes that client.
+in an `ExitStack` (`adapters.owned.owning`) and closes them with itself (`close`, or `with`); a
+reader given a client by its caller never closes that client.
 
 The app's clients keep SDK retries short (`CLIENT_OPTIONS`: the Functions retry policy rides out
 outages); the tools' clients too (`TOOL_EVENTHUB_RETRY`, `TOOL_STORAGE_RETRY`: an operator waits

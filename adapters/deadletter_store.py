@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -22,7 +23,7 @@ from pydantic import ValidationError
 
 from adapters.blob_deadletters import read_letter
 from adapters.containers import ContainerReader
-from adapters.owned import ClosesOwned, Owned
+from adapters.owned import ClosesOwned
 from schemas.record import DeadLetter
 from transform.keys import safe_key
 
@@ -61,10 +62,10 @@ def day_of(name: str) -> date | None:
 class DeadLetterStore(ClosesOwned):
     """The dead-letter container, read (and marked) through a `ContainerReader`."""
 
-    def __init__(self, container: ContainerReader, *, owned: Owned | None = None) -> None:
+    def __init__(self, container: ContainerReader, *, owned: ExitStack | None = None) -> None:
         """`owned`: the clients under `container` this store closes (None: the caller's)."""
         self._container = container
-        self._owned = owned or Owned()
+        self._owned = owned or ExitStack()
 
     @property
     def name(self) -> str:

@@ -1,12 +1,14 @@
 """Who closes what: the SDK clients and credentials one reader, probe or runtime opened.
 
 The rule is `adapters.clients`': whoever builds a client (and the credential made for it) owns
-both. An owner keeps them in an `Owned` and closes them with itself (`ClosesOwned`: `close`, or
-`with`); an owner given a client by its caller holds an empty `Owned` and leaves that client open.
+both. An owner keeps them in an `ExitStack` (`owning` fills one) and closes them with itself
+(`ClosesOwned`: `close`, or `with`); an owner given a client by its caller holds an empty
+`ExitStack` and leaves that client open.
 """
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -17,40 +19,21 @@ class Closeable(Protocol):
     def close(self) -> None: ...
 
 
-class Owned:
-    """What one owner opened: closed once, in the order given (clients before their credential).
-
-    Every one is closed even if an earlier close fails; the first failure is raised after.
-    """
-
-    __slots__ = ("_resources",)
-
-    def __init__(self, *resources: Closeable | None) -> None:
-        self._resources = [resource for resource in resources if resource is not None]
-
-    def add[C: Closeable](self, resource: C) -> C:
-        """Take `resource` over (closed after those before it); returns it."""
-        self._resources.append(resource)
-        return resource
-
-    def close(self) -> None:
-        """Close everything (a second call closes nothing)."""
-        resources, self._resources = self._resources, []
-        failure: Exception | None = None
-        for resource in resources:
-            try:
-                resource.close()
-            except Exception as e:  # the rest must still close
-                failure = failure or e
-        if failure is not None:
-            raise failure
+def owning(*resources: Closeable | None) -> ExitStack:
+    """An `ExitStack` that closes `resources` (None: skipped) once, in the order given (clients
+    before their credential); every one is closed even if an earlier close fails."""
+    owned = ExitStack()
+    for resource in reversed(resources):  # the stack closes the last pushed first
+        if resource is not None:
+            owned.callback(resource.close)
+    return owned
 
 
 class ClosesOwned:
     """`close` and `with` for an owner whose `_owned` holds what it opened (given: nothing)."""
 
     __slots__ = ()
-    _owned: Owned
+    _owned: ExitStack
 
     def close(self) -> None:
         """Close the clients (and credentials) this was built with; given ones stay open."""

@@ -9,6 +9,7 @@ A reader built with its own clients (`adapters.wiring.record_reader`) closes the
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
 
@@ -16,16 +17,16 @@ import orjson
 
 from adapters.blob_records import record_blob_name
 from adapters.containers import ContainerReader
-from adapters.owned import ClosesOwned, Owned
+from adapters.owned import ClosesOwned
 
 
 class RecordReader(ClosesOwned):
     """The records container, read through a `ContainerReader`."""
 
-    def __init__(self, container: ContainerReader, *, owned: Owned | None = None) -> None:
+    def __init__(self, container: ContainerReader, *, owned: ExitStack | None = None) -> None:
         """`owned`: the clients under `container` this reader closes (None: the caller's)."""
         self._container = container
-        self._owned = owned or Owned()
+        self._owned = owned or ExitStack()
         self._listed: dict[str, datetime | None] | None = None
 
     @property

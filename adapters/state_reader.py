@@ -16,11 +16,12 @@ plus revisions owed and the few purged soon.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from adapters.entity import shard_of
-from adapters.owned import ClosesOwned, Owned
+from adapters.owned import ClosesOwned
 from adapters.sharded_state import Footprint, ShardedStateStore
 from transform.keys import safe_key
 from transform.state import ConversationState
@@ -73,10 +74,12 @@ class StateEraser(StateReader, Protocol):
 class ShardedStateReader(ClosesOwned):
     """`StateReader` and `StateEraser` over a state store that is used for nothing else."""
 
-    def __init__(self, store: ShardedStateStore, where: str, *, owned: Owned | None = None) -> None:
+    def __init__(
+        self, store: ShardedStateStore, where: str, *, owned: ExitStack | None = None
+    ) -> None:
         """`owned`: the clients under `store` this reader closes (None: the caller's)."""
         self._store = store
-        self._owned = owned or Owned()
+        self._owned = owned or ExitStack()
         self._where = where
         self._adopted = False
 

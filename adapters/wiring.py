@@ -15,6 +15,7 @@ invocation).
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -28,7 +29,7 @@ from adapters.deadletter_store import DeadLetterPurge, DeadLetterStore
 from adapters.entity import SPILL_CONTAINER
 from adapters.eventhub_producer import EventHubPublisher
 from adapters.opcount import METRICS, CountedDeadLetters, OperationCounter
-from adapters.owned import Owned
+from adapters.owned import owning
 from adapters.partitions import EventHubReader
 from adapters.record_reader import RecordReader
 from adapters.request_timing import RequestTimer
@@ -119,7 +120,7 @@ class TransformRuntime:
     clock: Clock = field(default_factory=SystemClock)
     deadletter_purge: DeadLetterPurge | None = None
     """The timer's dead-letter purge (`DEADLETTER_PURGE=timer`, the local stack), else None."""
-    owned: Owned = field(default_factory=Owned)
+    owned: ExitStack = field(default_factory=ExitStack)
     """The clients (and credentials) the runtime was built with: `close` closes them."""
 
     def prepare(self) -> None:
@@ -178,7 +179,7 @@ def transform_runtime(
     retention = settings.deadletter_retention
     purged = deadletter_store(output_of(settings)) if retention.purge_by_timer else None
     purge = None if purged is None else DeadLetterPurge(purged, timedelta(days=retention.days))
-    owned = Owned(tables, table_credential, blobs, blob_credential, sink, purged)
+    owned = owning(tables, table_credential, blobs, blob_credential, sink, purged)
     return TransformRuntime(
         settings, tuning, service, store, records, dead_letters, counter, clock, purge, owned
     )
@@ -198,7 +199,7 @@ def state_reader(settings: TransformSettings) -> ShardedStateReader:
         presume_new=False,
         read_only=True,
     )
-    owned = Owned(tables, table_credential, blobs, blob_credential)
+    owned = owning(tables, table_credential, blobs, blob_credential)
     return ShardedStateReader(store, settings.state_table, owned=owned)
 
 
@@ -214,7 +215,7 @@ def record_reader(output: OutputSettings) -> RecordReader:
     container = blobs.get_container_client(output.records_container)
     return RecordReader(
         BlobContainerReader(container, hint=f"{STORAGE_HINT} (RECORDS_CONTAINER)"),
-        owned=Owned(blobs, credential),
+        owned=owning(blobs, credential),
     )
 
 
@@ -224,7 +225,7 @@ def deadletter_store(output: OutputSettings) -> DeadLetterStore:
     container = blobs.get_container_client(output.deadletter_container)
     return DeadLetterStore(
         BlobContainerReader(container, hint=f"{STORAGE_HINT} (DEADLETTER_CONTAINER)"),
-        owned=Owned(blobs, credential),
+        owned=owning(blobs, credential),
     )
 
 
@@ -247,4 +248,4 @@ def checkpoint_store(settings: HubSettings) -> BlobCheckpointStore:
     """The host's checkpoints in AzureWebJobsStorage; closing the store closes its client."""
     blobs, credential = tool_blobs(settings.host_storage)
     container = blobs.get_container_client(CHECKPOINT_CONTAINER)
-    return BlobCheckpointStore(container, owned=Owned(blobs, credential))
+    return BlobCheckpointStore(container, owned=owning(blobs, credential))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -26,7 +27,7 @@ from azure.eventhub.exceptions import EventHubError
 from adapters import lag
 from adapters.checkpoints import Checkpoint, CheckpointStore, HubAddress, live_owners
 from adapters.errors import Unreachable
-from adapters.owned import ClosesOwned, Owned
+from adapters.owned import ClosesOwned
 from adapters.partitions import HubReader
 from adapters.settings import HubSettings, TransformSettings
 from adapters.state_reader import StateReader
@@ -71,7 +72,7 @@ class PipelineProbe(ClosesOwned):
         *,
         horizon_ms: int,
         wall_clock: Callable[[], float] = time.time,
-        owned: Owned | None = None,
+        owned: ExitStack | None = None,
     ) -> None:
         """`owned`: the readers this probe closes (None: the caller's)."""
         self.hub = hub
@@ -80,7 +81,7 @@ class PipelineProbe(ClosesOwned):
         self.states = states
         self.horizon_ms = horizon_ms + SETTLED_MARGIN_MS
         self._wall_clock = wall_clock
-        self._owned = owned or Owned()
+        self._owned = owned or ExitStack()
 
     @classmethod
     def connect(
@@ -105,20 +106,17 @@ class PipelineProbe(ClosesOwned):
         }
         hub = HubSettings.from_env(env)
         states = TransformSettings.from_env(env)
-        checkpoints = checkpoint_store(hub)
-        try:
-            reader = state_reader(states)
-        except BaseException:
-            checkpoints.close()
-            raise
-        return cls(
-            hub_reader(hub),
-            checkpoints,
-            hub_address(hub),
-            reader,
-            horizon_ms=horizon_ms,
-            owned=Owned(checkpoints, reader),
-        )
+        with ExitStack() as opened:  # closes what it opened if building the rest fails
+            checkpoints = opened.enter_context(checkpoint_store(hub))
+            reader = opened.enter_context(state_reader(states))
+            return cls(
+                hub_reader(hub),
+                checkpoints,
+                hub_address(hub),
+                reader,
+                horizon_ms=horizon_ms,
+                owned=opened.pop_all(),
+            )
 
     def owned(self, within_s: float) -> list[str]:
         """Partitions some consumer of this group has claimed or renewed in the last seconds."""

@@ -9,13 +9,14 @@ readers it builds, it closes (`close`, or `with`); readers given to it stay open
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
 
 import orjson
 
 from adapters.deadletter_store import DeadLetterStore
-from adapters.owned import ClosesOwned, Owned
+from adapters.owned import ClosesOwned
 from adapters.record_reader import RecordReader
 from adapters.settings import OutputSettings
 from adapters.wiring import deadletter_store, record_reader
@@ -35,13 +36,10 @@ class BlobRecordSource(ClosesOwned):
         """`records` / `letters`: other readers (the in-memory twins in tests), which the
         caller closes."""
         self.target = target
-        self._owned = Owned()
-        try:
-            self._records = records or self._owned.add(record_reader(target))
-            self._letters = letters or self._owned.add(deadletter_store(target))
-        except BaseException:
-            self._owned.close()
-            raise
+        with ExitStack() as opened:  # closes what it opened if the second one fails
+            self._records = records or opened.enter_context(record_reader(target))
+            self._letters = letters or opened.enter_context(deadletter_store(target))
+            self._owned = opened.pop_all()
         self.modified: dict[str, datetime] = {}
         """Last-modified time of every record read, by conversation id (for latencies)."""
         self.finalized: dict[str, str] = {}

@@ -29,7 +29,7 @@ from adapters.containers import BlobContainerReader
 from adapters.deadletter_store import DeadLetterStore
 from adapters.entity import SPILL_CONTAINER
 from adapters.opcount import OperationCounter
-from adapters.owned import Owned
+from adapters.owned import owning
 from adapters.record_reader import RecordReader
 from adapters.settings import HubSettings, TransformSettings, Tuning
 from adapters.state_reader import ShardedStateReader
@@ -139,7 +139,7 @@ def test_a_reader_given_a_client_leaves_it_open(local_stack: Stack) -> None:
         blobs_owned = BlobServiceClient.from_connection_string(connection)
         owned = RecordReader(
             BlobContainerReader(blobs_owned.get_container_client(name), hint="-"),
-            owned=Owned(blobs_owned),
+            owned=owning(blobs_owned),
         )
         with owned:
             owned.read("c-1")
