@@ -34,22 +34,18 @@ def replay_in_memory(
     each on a store and a clock of its own (as `--workers` runs them in processes of their own)
     and all into the same sinks; the counts are summed.
     """
+    if shards < 1:
+        raise ValueError(f"shards must be at least 1, got {shards}")
+    if store is not None and shards > 1:
+        raise ValueError("a sharded replay makes a store per share")
     records = InMemoryRecordSink() if records is None else records
     dead_letters = InMemoryDeadLetterSink()
-    if shards == 1:
-        store = InMemoryStateStore() if store is None else store
-        ports = ReplayPorts(store, records, dead_letters, ManualClock(ms_to_datetime(0)))
-        counts = replay(stream, ports, batch_size=batch_size, timing=timing, media=media)
-        return records, dead_letters, counts
-    if store is not None:
-        raise ValueError("a sharded replay makes a store per share")
+    shares = [None] if shards == 1 else [Shard(index, shards) for index in range(shards)]
     data = stream.read()
     counts = Counts()
-    for index in range(shards):
-        ports = ReplayPorts(
-            InMemoryStateStore(), records, dead_letters, ManualClock(ms_to_datetime(0))
-        )
-        shard = Shard(index, shards)
+    for shard in shares:
+        share_store = InMemoryStateStore() if store is None else store
+        ports = ReplayPorts(share_store, records, dead_letters, ManualClock(ms_to_datetime(0)))
         counts.add(
             replay(
                 io.BytesIO(data),
