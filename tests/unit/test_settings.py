@@ -49,6 +49,9 @@ def test_identity_based_storage_needs_no_secret() -> None:
     [
         ({}, "StateStorage"),
         ({**LOCAL, "GRACE_PERIOD_SECONDS": "soon"}, "GRACE_PERIOD_SECONDS"),
+        # float() reads these, and both pass a `>= 0` check (nan compares False to all).
+        ({**LOCAL, "GRACE_PERIOD_SECONDS": "nan"}, "GRACE_PERIOD_SECONDS must be a finite"),
+        ({**LOCAL, "STATE_RETENTION_DAYS": "inf"}, "STATE_RETENTION_DAYS must be a finite"),
         ({**LOCAL, "PARTIAL_SNAPSHOTS": "true"}, "PARTIAL_SNAPSHOTS"),
         ({**LOCAL, "INGEST_MEDIA_TYPES": "voice,,chat"}, "INGEST_MEDIA_TYPES"),
     ],
