@@ -64,7 +64,7 @@ app.add_typer(genesys_app, name="genesys")
 
 console = Console()
 err_console = Console(stderr=True)
-"""Errors go to stderr, so a command's `--json` output on stdout stays parseable."""
+"""Errors and the warnings of a failing exit go to stderr, so `--json` on stdout stays JSON."""
 SettingsOption = Annotated[
     Path | None,
     typer.Option(
@@ -162,7 +162,9 @@ def lag(*, settings: SettingsOption = None, as_json: JsonOption = False) -> None
             if r.state is lag_module.LagState.AHEAD
             else "events expired before they were processed; see docs/operations.md"
         )
-        console.print(f"[yellow]partition {r.partition}: {r.state}[/] - {hint}", highlight=False)
+        err_console.print(
+            f"[yellow]partition {r.partition}: {r.state}[/] - {hint}", highlight=False
+        )
     if flagged:
         raise typer.Exit(FLAGGED_EXIT)
 
@@ -560,7 +562,7 @@ def erase(
         for reason in found.unreadable:
             console.print(f"not searched: {reason}", markup=False, highlight=False, style="yellow")
     if erased is not None and any(erased.remaining.values()):
-        console.print(
+        err_console.print(
             "[bold red]something is still there:[/] the consumer wrote it again (events of the "
             "conversation still arriving?); run the same command again",
             highlight=False,

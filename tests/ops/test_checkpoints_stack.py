@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 
@@ -67,6 +68,11 @@ def test_lag_flags_a_checkpoint_ahead_of_a_recreated_hub(scenario: ScenarioFacto
     assert result.exit_code == 6, result.output
     assert "partition 1: ahead" in result.output
     assert "checkpoint reset --to start" in result.output
+    # The hint goes to stderr: what --json prints stays JSON, the exit still says flagged.
+    flagged = s.cli("lag", "--json")
+    assert flagged.exit_code == 6, flagged.output
+    assert _by_partition(json.loads(flagged.stdout))["1"]["state"] == "ahead"
+    assert "partition 1: ahead" in flagged.stderr
     fixed = s.cli("checkpoint", "reset", "--to", "start", "--partition", "1")
     assert fixed.exit_code == 0, fixed.output
     assert _by_partition(s.cli_json("lag"))["1"]["state"] == "ok"

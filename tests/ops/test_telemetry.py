@@ -153,3 +153,18 @@ def test_off_unless_configured(monkeypatch: pytest.MonkeyPatch) -> None:
     telemetry.observe(telemetry.TRANSFORM_BATCH_MS, 1.0)  # a no-op, not an error
     assert telemetry.setup({"TELEMETRY_CONSOLE": "true"}) is False  # decided once per process
     telemetry.uninstall()
+
+
+@pytest.mark.parametrize("interval", ["0", "soon", "nan"])
+def test_a_bad_export_interval_leaves_telemetry_off_and_says_why(
+    interval: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    telemetry.uninstall()
+    env = {"TELEMETRY_CONSOLE": "true", "TELEMETRY_EXPORT_INTERVAL_SECONDS": interval}
+    try:
+        with caplog.at_level("ERROR", logger=telemetry.__name__):
+            assert telemetry.setup(env) is False  # never a stopped pipeline
+        assert telemetry.active() is None
+        assert "TELEMETRY_EXPORT_INTERVAL_SECONDS must be" in caplog.text
+    finally:
+        telemetry.uninstall()

@@ -1,23 +1,27 @@
 """`adapters.webhook.RetrySchedule`: the one retry step the simulator's senders and the ops
-replay share, for Genesys' webhook policy and an EventBridge rule's."""
+replay share, for Genesys' webhook policy and an EventBridge rule's; and `post_with_retries`,
+the ops replay's sender, following it against a local server."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from random import Random
 
-from adapters.webhook import RetryPolicy, RetrySchedule
+from adapters.webhook import RetryPolicy, RetrySchedule, post_with_retries
+from tests.simulator.http_server import Answer as ServerAnswer
+from tests.simulator.http_server import Seen, serve
 
 GENESYS = RetryPolicy()
 EVENTBRIDGE = RetryPolicy.eventbridge(retries=5, max_age_s=61.0)
 
 
-def _waits(schedule: RetrySchedule, status: int | None, *, step_s: float = 0.0) -> list[float]:
+def _waits(schedule: RetrySchedule, status: int | None) -> list[float]:
     """The waits until the schedule stops, answering `status` every time."""
     waits: list[float] = []
     now = 0.0
     while (wait := schedule.next_wait(status, None, now)) is not None:
         waits.append(wait)
-        now += wait + step_s
+        now += wait
     return waits
 
 
@@ -65,3 +69,27 @@ def test_a_final_answer_does_not_spend_a_retry_or_count_as_expired() -> None:
     assert schedule.next_wait(200, None, 0.0) is None
     assert not schedule.expired
     assert len(_waits(schedule, 503)) == 5
+
+
+def test_post_with_retries_follows_the_schedule_against_a_server() -> None:
+    """The ops replay's sync sender: 5xx retried with the policy's waits until accepted, 429
+    final under Genesys' policy, the last answer of a delivery kept when the retries run out."""
+    fast = RetryPolicy(retries=3, initial_delay_s=0.05)
+
+    def script(seen: Seen, before: int) -> ServerAnswer:
+        kind = seen.path.rsplit("/", 1)[1]
+        if kind == "flaky":
+            return ServerAnswer(503 if before < 2 else 200)
+        return ServerAnswer(429 if kind == "throttled" else 503)
+
+    with serve(script) as (url, server):
+        flaky = post_with_retries(f"{url}/flaky", [(b"{}", {})], fast)
+        arrivals = [seen.at for seen in server.seen]
+        throttled = post_with_retries(f"{url}/throttled", [(b"{}", {})], fast)
+        jittered = RetryPolicy.eventbridge(retries=2, initial_delay_s=0.05)
+        down = post_with_retries(f"{url}/down", [(b"{}", {})], jittered, rng=Random(5))
+        paths = [seen.path.rsplit("/", 1)[1] for seen in server.seen]
+    assert [answer.status for answer in flaky + throttled + down] == [200, 429, 503]
+    assert paths == ["flaky"] * 3 + ["throttled"] + ["down"] * 3
+    for gap, delay in zip(pairwise(arrivals), (0.05, 0.1), strict=True):
+        assert delay <= gap[1] - gap[0] < delay + 0.5
